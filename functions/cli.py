@@ -1,0 +1,212 @@
+"""`moviedb`: the one command line. Each subcommand parses its options and calls the core."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import sys
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from functions.core.config import get_settings
+from functions.core.db import connect, database_url
+from functions.core.ingestion import Progress, run_upload
+from functions.core.migrations import migrate
+from functions.core.uploads import (
+    REJECTION_FIELDS,
+    NewUpload,
+    Upload,
+    iter_rejections,
+    register_upload,
+)
+
+SUMMARY_FIELDS = ("received", "inserted", "updated", "unchanged", "rejected")
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """sha256 and size of a file, read in blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def _summary(upload: Upload, *, duplicate: bool) -> dict[str, object]:
+    return {
+        "upload_id": str(upload.id),
+        "status": upload.status,
+        **{name: getattr(upload, name) for name in SUMMARY_FIELDS},
+        "duplicate": duplicate,
+        "ignored_columns": upload.ignored_columns,
+        "error": upload.error,
+    }
+
+
+def _print_summary(upload: Upload, *, duplicate: bool, path: Path) -> None:
+    if duplicate:
+        print(
+            f"{path}: the same content was already ingested as upload {upload.id} "
+            f"({upload.status}); nothing changed."
+        )
+        return
+    print(f"{path}: upload {upload.id} {upload.status}")
+    if upload.status == "completed":
+        counts = ", ".join(f"{getattr(upload, n)} {n}" for n in SUMMARY_FIELDS)
+        print(f"  {counts}")
+    if upload.rejected:
+        print(f"  rejected rows: moviedb rejects {upload.id}  (line, column, reason)")
+    if upload.ignored_columns:
+        print(f"  ignored columns: {', '.join(upload.ignored_columns)}")
+    if upload.error:
+        print(f"  error: {upload.error}")
+
+
+class _ProgressBar(AbstractContextManager["_ProgressBar"]):
+    """Rows and bytes with their rates on a terminal; nothing otherwise."""
+
+    def __init__(self, total_bytes: int, enabled: bool) -> None:
+        self._bar = None
+        if enabled:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("[bold]ingesting"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TextColumn("{task.fields[rows]:,} rows ({task.fields[rate]:,.0f}/s)"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
+            self._task = self._bar.add_task("ingest", total=total_bytes, rows=0, rate=0.0)
+
+    def __enter__(self) -> _ProgressBar:
+        if self._bar:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar:
+            self._bar.stop()
+
+    def update(self, progress: Progress) -> None:
+        if self._bar:
+            elapsed = self._bar.tasks[0].elapsed or 1e-9
+            self._bar.update(
+                self._task,
+                completed=progress.bytes,
+                rows=progress.rows,
+                rate=progress.rows / elapsed,
+            )
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    applied = migrate(database_url())
+    print("applied: " + ", ".join(applied) if applied else "schema is current")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    if not path.is_file():
+        print(f"moviedb ingest: no such file: {path}", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    migrate(database_url())
+    sha256, size = file_digest(path)
+    new = NewUpload(
+        filename=path.name,
+        source="cli",
+        content_sha256=sha256,
+        size_bytes=size,
+        storage_uri=path.resolve().as_uri(),
+        max_error_rate=args.max_error_rate
+        if args.max_error_rate is not None
+        else settings.max_error_rate,
+    )
+    with connect() as conn:
+        registration = register_upload(conn, new)
+    upload = registration.upload
+    duplicate = not registration.created and upload.status == "completed"
+    if not duplicate:
+        with _ProgressBar(size, enabled=sys.stderr.isatty() and not args.json) as bar:
+            upload = run_upload(upload.id, retry_failed=True, on_progress=bar.update)
+    if args.json:
+        print(json.dumps(_summary(upload, duplicate=duplicate)))
+    else:
+        _print_summary(upload, duplicate=duplicate, path=path)
+    return 0 if upload.status == "completed" else 1
+
+
+def cmd_rejects(args: argparse.Namespace) -> int:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(REJECTION_FIELDS)
+    with connect() as conn:
+        writer.writerows(iter_rejections(conn, args.upload_id))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="moviedb",
+        description="Movie database service. Without DATABASE_URL an embedded PostgreSQL "
+        "is started in the data directory (MOVIEDB_DATA_DIR).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("migrate", help="apply pending schema migrations")
+    p.set_defaults(run=cmd_migrate)
+
+    p = commands.add_parser(
+        "ingest",
+        help="load a movie CSV file into the database",
+        description="Validate FILE row by row and load it into the database in one atomic "
+        "publish. Rejected rows are recorded with their line, column and reason, and the good "
+        "rows still load. The same content ingested twice changes nothing; an interrupted run "
+        "is resumed by running the same command again. Exit code 0 when the upload completed, "
+        "1 when it failed as a whole (bad header, too many rejected rows), 2 on usage errors.",
+    )
+    p.add_argument("file", type=Path, metavar="FILE", help="CSV file in the TMDB export format")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a machine-readable summary: upload_id, status, received, inserted, "
+        "updated, unchanged, rejected",
+    )
+    p.add_argument(
+        "--max-error-rate",
+        type=float,
+        metavar="RATE",
+        help="fail the upload when more than RATE (0..1) of its rows are rejected",
+    )
+    p.set_defaults(run=cmd_ingest)
+
+    p = commands.add_parser("rejects", help="print an upload's rejected rows as CSV")
+    p.add_argument("upload_id", metavar="UPLOAD_ID")
+    p.set_defaults(run=cmd_rejects)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The one settings object: every knob the service has, read from the environment once.
+
+Local runs, docker-compose and AWS differ only in these environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GIB = 1024**3
+
+
+def default_data_dir() -> Path:
+    """Where the embedded database, stored uploads and the generated API key live.
+
+    Not under root's home directory: the embedded PostgreSQL runs as its own system user
+    and must be able to reach its data directory.
+    """
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/moviedb")
+    return Path(platformdirs.user_data_dir("moviedb"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: an embedded PostgreSQL is started in data_dir.",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        validation_alias=AliasChoices("MOVIEDB_DATA_DIR", "data_dir"),
+    )
+    max_error_rate: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        validation_alias=AliasChoices("MOVIEDB_MAX_ERROR_RATE", "max_error_rate"),
+        description="Fail an upload whose share of rejected rows exceeds this (0..1).",
+    )
+    max_upload_bytes: int = Field(default=GIB, gt=0)
+    api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("MOVIEDB_API_KEY", "api_key")
+    )
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    s3_bucket: str | None = None
+    s3_incoming_prefix: str = "incoming/"
+    aws_endpoint_url: str | None = None
+    aws_region: str = Field(
+        default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    log_level: str = Field(
+        default="INFO", validation_alias=AliasChoices("MOVIEDB_LOG_LEVEL", "log_level")
+    )
+    upload_lease_seconds: int = Field(
+        default=60,
+        gt=0,
+        validation_alias=AliasChoices("MOVIEDB_UPLOAD_LEASE_SECONDS", "upload_lease_seconds"),
+        description="How long a worker's claim on an upload lasts without a heartbeat.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def storage_dir(self) -> Path:
+        """Local directory for uploaded files when no S3 bucket is configured."""
+        return self.data_dir / "uploads"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

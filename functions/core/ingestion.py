@@ -1,0 +1,360 @@
+"""The ingestion pipeline: one upload, one binary stream, one atomic publish.
+
+Every door (CLI, API background task, Celery, S3 event) calls `process_upload`. It claims the
+upload, streams the file through `MovieCsv` in chunks, and for each chunk COPYs the rows into a
+temporary staging table and merges them into `movies` by natural key. All chunks, the rejected
+rows and the final counts commit in ONE transaction: readers see all of an upload or none of it,
+and a crash at any point rolls back to the state before, so a retry ends like one clean run.
+
+Counting: each record received is exactly one of inserted / updated / unchanged / rejected.
+Records are applied in file order, so a key repeated in a file is inserted by its first
+occurrence and updated (or left unchanged) by the later ones: the last one wins.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import BinaryIO
+
+import psycopg
+from psycopg import sql
+
+from functions.core.config import get_settings
+from functions.core.db import connect
+from functions.core.errors import InvalidCsvHeader, MovieDbError, TooManyRejectedRows
+from functions.core.parsing import (
+    MOVIE_COLUMNS,
+    STAGING_COLUMNS,
+    MovieCsv,
+    Rejection,
+    StagingRow,
+)
+from functions.core.storage import UnsupportedStorageUri, open_stored
+from functions.core.uploads import Upload, claim_upload, get_upload, mark_failed, renew_lease
+
+logger = logging.getLogger(__name__)
+
+CHUNK_ROWS = 50_000
+HEARTBEAT_SECONDS = 2.0
+# One ingestion publishes at a time: concurrent merges of overlapping files could deadlock.
+INGEST_LOCK_KEY = 0x6D6F7669  # "movi"
+
+Connect = Callable[[], psycopg.Connection]
+OpenStream = Callable[[], AbstractContextManager[BinaryIO]]
+
+
+@dataclass
+class Counts:
+    received: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in ("received", "inserted", "updated", "unchanged", "rejected"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def consistent(self) -> bool:
+        return self.received == self.inserted + self.updated + self.unchanged + self.rejected
+
+
+@dataclass
+class Progress:
+    rows: int
+    bytes: int
+    counts: Counts = field(default_factory=Counts)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class LeaseLost(MovieDbError):
+    """Another worker took the upload over (our lease expired); our transaction is dropped."""
+
+
+class CountingReader(io.RawIOBase):
+    """A read-only binary stream that counts the bytes read through it."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self._inner = inner
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.bytes_read += n
+        return n
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- SQL ---------------------------------------------------------------------------------------
+
+_STAGING_DDL = """
+    CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
+        line bigint NOT NULL,
+        title text, original_title text, original_language text, overview text,
+        release_date date, budget bigint, revenue bigint, runtime integer, status text,
+        vote_average real, vote_count integer, production_company_id bigint, genre_id bigint,
+        homepage text, languages text[]
+    ) ON COMMIT DROP
+"""
+_COPY_STAGING = sql.SQL("COPY ingest_staging ({}) FROM STDIN").format(
+    sql.SQL(", ").join(map(sql.Identifier, STAGING_COLUMNS))
+)
+_KEY = ("title", "release_date", "original_language")
+_VALUE_COLUMNS = tuple(c for c in MOVIE_COLUMNS if c not in _KEY)
+
+
+def _cols(names: tuple[str, ...], prefix: str = "") -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL(prefix) + sql.Identifier(n) for n in names)
+
+
+# A chunk: rank repeated keys in file order, publish the last occurrence of each key, count
+# earlier occurrences against the next one, and count the published rows against `movies`.
+_MERGE_CHUNK = sql.SQL(
+    """
+    WITH ranked AS MATERIALIZED (
+        SELECT s.*,
+               lead(line) OVER w IS NULL AS is_last,
+               ROW({values}) IS NOT DISTINCT FROM lead(ROW({values})) OVER w AS same_as_next
+          FROM ingest_staging s
+        WINDOW w AS (PARTITION BY {key} ORDER BY line)
+    ),
+    merged AS (
+        INSERT INTO movies ({all}, last_upload_id)
+        SELECT {all}, %(upload_id)s FROM ranked WHERE is_last
+        ON CONFLICT ON CONSTRAINT movies_natural_key DO UPDATE
+           SET ({values}, last_upload_id, updated_at)
+             = ROW({excluded}, EXCLUDED.last_upload_id, now())
+         WHERE ROW({current}) IS DISTINCT FROM ROW({excluded})
+        RETURNING xmax = 0 AS inserted
+    )
+    SELECT (SELECT count(*) FROM merged WHERE inserted),
+           (SELECT count(*) FROM merged WHERE NOT inserted),
+           (SELECT count(*) FROM ranked WHERE is_last),
+           (SELECT count(*) FROM ranked WHERE NOT is_last AND same_as_next),
+           (SELECT count(*) FROM ranked WHERE NOT is_last AND NOT same_as_next)
+    """
+).format(
+    values=_cols(_VALUE_COLUMNS),
+    key=_cols(_KEY),
+    all=_cols(MOVIE_COLUMNS),
+    excluded=_cols(_VALUE_COLUMNS, "EXCLUDED."),
+    current=_cols(_VALUE_COLUMNS, "movies."),
+)
+
+_SAVE_REJECTION = """
+    INSERT INTO upload_rejections (upload_id, line, column_name, reason, raw_record)
+    VALUES (%s, %s, %s, %s, %s)
+    ON CONFLICT (upload_id, line) DO NOTHING
+"""
+
+_COMPLETE = """
+    UPDATE uploads
+       SET status = 'completed', error = NULL,
+           received = %(received)s, inserted = %(inserted)s, updated = %(updated)s,
+           unchanged = %(unchanged)s, rejected = %(rejected)s,
+           ignored_columns = %(ignored)s, rows_read = %(received)s, bytes_read = %(bytes)s,
+           finished_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
+     WHERE id = %(upload_id)s AND lease_owner = %(worker)s
+"""
+
+
+# --- the pipeline ------------------------------------------------------------------------------
+
+
+def _chunks(
+    records: Iterator[StagingRow | Rejection], size: int
+) -> Iterator[tuple[list[StagingRow], list[Rejection]]]:
+    while batch := list(islice(records, size)):
+        rows = [r for r in batch if type(r) is list]
+        yield rows, [r for r in batch if type(r) is Rejection] if len(rows) < len(batch) else []
+
+
+def _merge_chunk(cur: psycopg.Cursor, upload_id: uuid.UUID, rows: list[StagingRow]) -> Counts:
+    cur.execute("TRUNCATE ingest_staging")
+    with cur.copy(_COPY_STAGING) as copy:
+        for row in rows:
+            copy.write_row(row)
+    cur.execute(_MERGE_CHUNK, {"upload_id": upload_id})
+    inserted, updated_last, last, unchanged_dup, updated_dup = cur.fetchone()  # type: ignore[misc]
+    return Counts(
+        received=len(rows),
+        inserted=inserted,
+        updated=updated_last + updated_dup,
+        unchanged=(last - inserted - updated_last) + unchanged_dup,
+    )
+
+
+def _save_rejections(
+    side: psycopg.Connection, upload_id: uuid.UUID, rejections: list[Rejection]
+) -> None:
+    """Rejections are written at once, outside the publishing transaction, so they are visible
+    while the upload runs and kept when it fails; a retry's claim clears them."""
+    with side.cursor() as cur:
+        cur.executemany(
+            _SAVE_REJECTION,
+            [(upload_id, r.line, r.column, r.reason, r.raw_record) for r in rejections],
+        )
+
+
+class _Heartbeat:
+    """Renews the upload's lease and reports progress, at most every HEARTBEAT_SECONDS."""
+
+    def __init__(self, conn: psycopg.Connection, upload: Upload, worker: str, lease: int) -> None:
+        self.conn, self._upload, self._worker, self._lease = conn, upload, worker, lease
+        self._last = 0.0
+
+    def beat(self, rows: int, bytes_read: int, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < HEARTBEAT_SECONDS:
+            return
+        self._last = now
+        alive = renew_lease(
+            self.conn,
+            self._upload.id,
+            worker=self._worker,
+            lease_seconds=self._lease,
+            rows_read=rows,
+            bytes_read=bytes_read,
+        )
+        if not alive:
+            raise LeaseLost(f"upload {self._upload.id} was taken over by another worker")
+
+
+def _wait_for_ingest_lock(cur: psycopg.Cursor, heartbeat: _Heartbeat) -> None:
+    while not cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (INGEST_LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
+        heartbeat.beat(0, 0)
+        time.sleep(0.2)
+
+
+def _load(
+    conn: psycopg.Connection,
+    heartbeat: _Heartbeat,
+    upload: Upload,
+    stream: BinaryIO,
+    *,
+    worker: str,
+    max_error_rate: float | None,
+    on_progress: ProgressCallback | None,
+) -> Counts:
+    reader = CountingReader(stream)
+    movie_csv = MovieCsv(reader)  # the header is checked here, before anything is written
+    counts = Counts()
+    with conn.transaction(), conn.cursor() as cur:
+        _wait_for_ingest_lock(cur, heartbeat)
+        cur.execute(_STAGING_DDL)
+        for rows, rejections in _chunks(movie_csv.rows(), CHUNK_ROWS):
+            counts.add(_merge_chunk(cur, upload.id, rows))
+            if rejections:
+                _save_rejections(heartbeat.conn, upload.id, rejections)
+                counts.add(Counts(received=len(rejections), rejected=len(rejections)))
+            heartbeat.beat(counts.received, reader.bytes_read)
+            if on_progress:
+                on_progress(Progress(counts.received, reader.bytes_read, counts))
+        assert counts.consistent, counts
+        if max_error_rate is not None and counts.rejected > max_error_rate * counts.received:
+            raise TooManyRejectedRows(counts.rejected, counts.received, max_error_rate)
+        cur.execute(
+            _COMPLETE,
+            {
+                "upload_id": upload.id,
+                "worker": worker,
+                "ignored": list(movie_csv.layout.ignored_columns),
+                "bytes": reader.bytes_read,
+                **counts.__dict__,
+            },
+        )
+        if cur.rowcount != 1:
+            raise LeaseLost(f"upload {upload.id} was taken over by another worker")
+    return counts
+
+
+def process_upload(
+    connect: Connect,
+    upload_id: uuid.UUID | str,
+    open_stream: OpenStream,
+    *,
+    lease_seconds: int = 60,
+    retry_failed: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> Upload:
+    """Ingest one upload end to end and return its final record.
+
+    Safe to call more than once, concurrently or after a crash: an upload that is finished, or
+    held by a live worker, is returned as it is.
+    """
+    worker = worker_name()
+    with connect() as side:  # autocommit: claims, heartbeats and failures are seen at once
+        upload = claim_upload(
+            side, upload_id, worker=worker, lease_seconds=lease_seconds, retry_failed=retry_failed
+        )
+        if upload is None:
+            return get_upload(side, upload_id)
+        log = {"upload_id": str(upload.id), "attempt": upload.attempts}
+        logger.info("ingestion started", extra=log)
+        heartbeat = _Heartbeat(side, upload, worker, lease_seconds)
+        try:
+            with connect() as work, open_stream() as stream:
+                counts = _load(
+                    work,
+                    heartbeat,
+                    upload,
+                    stream,
+                    worker=worker,
+                    max_error_rate=upload.max_error_rate,
+                    on_progress=on_progress,
+                )
+        except LeaseLost:
+            logger.warning("lease lost, leaving the upload to its new worker", extra=log)
+            raise
+        except (InvalidCsvHeader, TooManyRejectedRows) as e:
+            mark_failed(side, upload.id, worker=worker, error=str(e))
+            logger.info("upload rejected as a whole", extra={**log, "error": str(e)})
+        except Exception as e:
+            mark_failed(side, upload.id, worker=worker, error=f"{type(e).__name__}: {e}")
+            logger.exception("ingestion failed", extra=log)
+            raise
+        else:
+            logger.info("ingestion finished", extra={**log, **counts.__dict__})
+        return get_upload(side, upload.id)
+
+
+def run_upload(
+    upload_id: uuid.UUID | str,
+    *,
+    retry_failed: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> Upload:
+    """What every door calls: ingest a registered upload from where its file is stored."""
+    with connect() as conn:
+        upload = get_upload(conn, upload_id)
+    if upload.storage_uri is None:
+        raise UnsupportedStorageUri("")
+    uri = upload.storage_uri
+    return process_upload(
+        connect,
+        upload.id,
+        lambda: open_stored(uri),
+        lease_seconds=get_settings().upload_lease_seconds,
+        retry_failed=retry_failed,
+        on_progress=on_progress,
+    )

@@ -1,0 +1,193 @@
+"""Where uploaded files live between their arrival and their ingestion.
+
+A local directory by default (shared by the API and a worker on one machine or through a
+docker-compose volume), an S3 bucket when `S3_BUCKET` is set. Files are addressed by URI:
+`file:///abs/path` or `s3://bucket/key`. Names from requests never become paths: stored files
+are named by a fresh uuid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import unquote, urlparse
+
+from functions.core.config import get_settings
+from functions.core.errors import MovieDbError
+
+logger = logging.getLogger(__name__)
+
+S3_PART_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class UploadTooLarge(MovieDbError):
+    max_bytes: int
+
+    def __str__(self) -> str:
+        return f"the file is larger than the limit of {self.max_bytes} bytes"
+
+
+@dataclass
+class UnsupportedStorageUri(MovieDbError):
+    uri: str
+
+    def __str__(self) -> str:
+        return f"cannot open stored file {self.uri!r}"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    uri: str
+    sha256: str
+    size: int
+
+
+class Storage(Protocol):
+    def save(self, chunks: Iterable[bytes], *, max_bytes: int) -> StoredFile: ...
+
+    def delete(self, uri: str) -> None: ...
+
+
+class _Digest:
+    """sha256 and size of the bytes passed through, with the size limit enforced."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.max_bytes = max_bytes
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise UploadTooLarge(self.max_bytes)
+        self.sha256.update(chunk)
+
+
+class LocalStorage:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def save(self, chunks: Iterable[bytes], *, max_bytes: int) -> StoredFile:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{uuid.uuid4()}.csv"
+        digest = _Digest(max_bytes)
+        try:
+            with path.open("xb") as f:
+                for chunk in chunks:
+                    digest.add(chunk)
+                    f.write(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)  # nothing left behind
+            raise
+        return StoredFile(path.as_uri(), digest.sha256.hexdigest(), digest.size)
+
+    def delete(self, uri: str) -> None:
+        _local_path(uri).unlink(missing_ok=True)
+
+
+@lru_cache(maxsize=1)
+def s3_client() -> Any:
+    """The boto3 S3 client, created once per process (AWS_ENDPOINT_URL selects an emulator)."""
+    import boto3  # imported lazily: only S3 storage needs it
+
+    settings = get_settings()
+    return boto3.client(
+        "s3", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region
+    )
+
+
+class S3Storage:
+    def __init__(self, bucket: str, prefix: str) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def save(self, chunks: Iterable[bytes], *, max_bytes: int) -> StoredFile:
+        client = s3_client()
+        key = f"{self.prefix}{uuid.uuid4()}.csv"
+        digest = _Digest(max_bytes)
+        multipart = client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        parts: list[dict[str, Any]] = []
+        buffer = bytearray()
+
+        def flush() -> None:
+            number = len(parts) + 1
+            answer = client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=multipart["UploadId"],
+                PartNumber=number,
+                Body=bytes(buffer),
+            )
+            parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            buffer.clear()
+
+        try:
+            for chunk in chunks:
+                digest.add(chunk)
+                buffer += chunk
+                if len(buffer) >= S3_PART_BYTES:
+                    flush()
+            if buffer or not parts:
+                flush()
+            client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=multipart["UploadId"],
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=multipart["UploadId"]
+            )
+            raise
+        return StoredFile(f"s3://{self.bucket}/{key}", digest.sha256.hexdigest(), digest.size)
+
+    def delete(self, uri: str) -> None:
+        bucket, key = _s3_location(uri)
+        s3_client().delete_object(Bucket=bucket, Key=key)
+
+
+def get_storage() -> Storage:
+    settings = get_settings()
+    if settings.s3_bucket:
+        return S3Storage(settings.s3_bucket, "uploads/")
+    return LocalStorage(settings.storage_dir)
+
+
+def _local_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "" and uri.startswith("/"):
+        return Path(uri)
+    raise UnsupportedStorageUri(uri)
+
+
+def _s3_location(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise UnsupportedStorageUri(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+@contextmanager
+def open_stored(uri: str) -> Iterator[BinaryIO]:
+    """Open a stored file for streaming reads (never downloaded whole)."""
+    if uri.startswith("s3://"):
+        bucket, key = _s3_location(uri)
+        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            yield body
+        finally:
+            body.close()
+    else:
+        with _local_path(uri).open("rb") as f:
+            yield f

@@ -1,0 +1,72 @@
+"""Shared fixtures: a fresh PostgreSQL database per test session, migrated, emptied per test.
+
+The server is the one at TEST_DATABASE_ADMIN_URL (default: 127.0.0.1:5432, as on the dev and CI
+machines); when none answers there, the embedded PostgreSQL is started instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from functions.core import db
+from functions.core.config import get_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_CSV = REPO / "tests" / "data" / "movies_sample_real.csv"
+
+
+def _admin_url(tmp_root: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+        return url
+    except psycopg.OperationalError:
+        from functions.core.embedded import start_embedded_postgres
+
+        return start_embedded_postgres(Path("/var/tmp/moviedb-test-embedded"))
+
+
+def _with_database(url: str, name: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    admin = _admin_url(tmp_path_factory.mktemp("pg"))
+    name = f"moviedb_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(admin, name)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("MOVIEDB_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    get_settings.cache_clear()
+    db.database_url.cache_clear()
+    from functions.core.migrations import migrate
+
+    migrate(url)
+    yield url
+    db.close_pool()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> Iterator[str]:
+    """An empty catalogue: every table truncated before the test."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE movies, upload_rejections, uploads RESTART IDENTITY CASCADE")
+    yield database_url
+
+
+@pytest.fixture
+def conn(clean_db: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(clean_db, autocommit=True) as connection:
+        yield connection
