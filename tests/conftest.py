@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -21,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = REPO / "tests" / "data" / "movies_sample_real.csv"
 
 
-def _admin_url(tmp_root: Path) -> str:
+def _admin_url() -> str:
     url = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     try:
         psycopg.connect(url, connect_timeout=3).close()
@@ -33,14 +34,12 @@ def _admin_url(tmp_root: Path) -> str:
 
 
 def _with_database(url: str, name: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**info)
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    admin = _admin_url(tmp_path_factory.mktemp("pg"))
+    admin = _admin_url()
     name = f"moviedb_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

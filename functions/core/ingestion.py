@@ -105,6 +105,21 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def dead_local_worker(owner: str | None) -> str | None:
+    """`owner` if it names a process on this host that no longer runs (killed, crashed): its
+    lease need not be waited out."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return owner
+    except PermissionError:
+        return None
+    return None
+
+
 # --- SQL ---------------------------------------------------------------------------------------
 
 _STAGING_DDL = """
@@ -304,8 +319,14 @@ def process_upload(
     """
     worker = worker_name()
     with connect() as side:  # autocommit: claims, heartbeats and failures are seen at once
+        current = get_upload(side, upload_id)
         upload = claim_upload(
-            side, upload_id, worker=worker, lease_seconds=lease_seconds, retry_failed=retry_failed
+            side,
+            upload_id,
+            worker=worker,
+            lease_seconds=lease_seconds,
+            retry_failed=retry_failed,
+            dead_owner=dead_local_worker(current.lease_owner),
         )
         if upload is None:
             return get_upload(side, upload_id)

@@ -118,9 +118,11 @@ def claim_upload(
     worker: str,
     lease_seconds: int,
     retry_failed: bool = False,
+    dead_owner: str | None = None,
 ) -> Upload | None:
-    """Take the upload for processing: pending, or processing under an expired lease, or
-    (when asked) failed. None when it is finished or another worker holds a live lease."""
+    """Take the upload for processing: pending, or processing under an expired lease (or one
+    held by `dead_owner`, known to be gone), or (when asked) failed. None when it is finished
+    or another worker holds a live lease."""
     statuses = ["pending", "processing"] + (["failed"] if retry_failed else [])
     with conn.transaction(), conn.cursor(row_factory=class_row(Upload)) as cur:
         cur.execute(
@@ -133,10 +135,16 @@ def claim_upload(
              WHERE id = %(id)s
                AND status = ANY(%(statuses)s)
                AND (status <> 'processing' OR lease_expires_at IS NULL
-                    OR lease_expires_at < now() OR lease_owner = %(worker)s)
+                    OR lease_expires_at < now() OR lease_owner IN (%(worker)s, %(dead)s))
             RETURNING *
             """,
-            {"id": str(upload_id), "worker": worker, "lease": lease_seconds, "statuses": statuses},
+            {
+                "id": str(upload_id),
+                "worker": worker,
+                "dead": dead_owner or worker,
+                "lease": lease_seconds,
+                "statuses": statuses,
+            },
         )
         claimed = cur.fetchone()
         if claimed is not None:  # a new attempt reports its own rejections

@@ -1,0 +1,341 @@
+"""The ingestion pipeline against the real PostgreSQL: loading, counting, idempotency, crashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from functions.core.db import connect
+from functions.core.ingestion import run_upload
+from functions.core.uploads import NewUpload, Upload, register_upload
+from tests.conftest import SAMPLE_CSV
+
+HEADER = (
+    "budget,homepage,original_language,original_title,overview,release_date,revenue,runtime,"
+    "status,title,vote_average,vote_count,production_company_id,genre_id,languages\r\n"
+)
+MOVIE_VALUES = (
+    "title, original_title, original_language, overview, release_date, release_year, budget, "
+    "revenue, runtime, status, vote_average, vote_count, production_company_id, genre_id, "
+    "homepage, languages"
+)
+
+
+def row(
+    title: str,
+    *,
+    date: str = "2001-01-01",
+    lang: str = "en",
+    rating: str = "6.5",
+    votes: str = "10.0",
+    budget: str = "1000.0",
+) -> str:
+    return (
+        f'{budget},,{lang},{title},"About {title}, with ""quotes""",{date},0.0,90,Released,'
+        f"{title},{rating},{votes},1,18,\"['English', 'Français']\"\r\n"
+    )
+
+
+def ingest(path: Path, *, max_error_rate: float | None = None) -> Upload:
+    """Register and ingest a file the way the CLI does (content hash, then the pipeline)."""
+    from functions.cli import file_digest
+
+    sha256, size = file_digest(path)
+    with connect() as conn:
+        registration = register_upload(
+            conn,
+            NewUpload(
+                filename=path.name,
+                source="cli",
+                content_sha256=sha256,
+                size_bytes=size,
+                storage_uri=path.resolve().as_uri(),
+                max_error_rate=max_error_rate,
+            ),
+        )
+    return run_upload(registration.upload.id)
+
+
+def write(tmp_path: Path, name: str, *rows: str) -> Path:
+    path = tmp_path / name
+    path.write_bytes((HEADER + "".join(rows)).encode())
+    return path
+
+
+def counts(upload: Upload) -> tuple[int | None, ...]:
+    return (upload.received, upload.inserted, upload.updated, upload.unchanged, upload.rejected)
+
+
+def assert_counts_add_up(upload: Upload) -> None:
+    assert upload.received == (
+        (upload.inserted or 0)
+        + (upload.updated or 0)
+        + (upload.unchanged or 0)
+        + (upload.rejected or 0)
+    )
+
+
+def catalogue(conn: psycopg.Connection) -> list[tuple[object, ...]]:
+    return conn.execute(
+        f"SELECT {MOVIE_VALUES} FROM movies ORDER BY title, release_date"
+    ).fetchall()
+
+
+def test_real_sample_loads_with_the_right_types_and_values(conn: psycopg.Connection) -> None:
+    upload = ingest(SAMPLE_CSV)
+    assert upload.status == "completed"
+    assert counts(upload) == (10, 10, 0, 0, 0)
+    toy_story = conn.execute(
+        f"SELECT {MOVIE_VALUES}, last_upload_id FROM movies WHERE title = 'Toy Story'"
+    ).fetchone()
+    assert toy_story == (
+        "Toy Story",
+        "Toy Story",
+        "en",
+        "Led by Woody, Andy's toys live happily in his room until Andy's birthday brings Buzz "
+        "Lightyear onto the scene. Afraid of losing his place in Andy's heart, Woody plots "
+        "against Buzz. But when circumstances separate Buzz and Woody from their owner, the duo "
+        "eventually learns to put aside their differences.",
+        dt.date(1995, 10, 30),
+        1995,
+        30_000_000,
+        373_554_033,
+        81,
+        "Released",
+        pytest.approx(7.7),
+        5415,
+        3,
+        16,
+        "http://toystory.disney.com/toy-story",
+        ["English"],
+        upload.id,
+    )
+    goldeneye = conn.execute("SELECT languages FROM movies WHERE title = 'GoldenEye'").fetchone()
+    assert goldeneye == (["English", "Pусский", "Español"],)
+    grumpier = conn.execute(
+        "SELECT budget, revenue FROM movies WHERE title = 'Grumpier Old Men'"
+    ).fetchone()
+    assert grumpier == (None, None)
+    assert upload.bytes_read == SAMPLE_CSV.stat().st_size
+
+
+def test_reingesting_the_same_file_changes_nothing(conn: psycopg.Connection) -> None:
+    first = ingest(SAMPLE_CSV)
+    before = catalogue(conn)
+    updated_at = conn.execute("SELECT max(updated_at) FROM movies").fetchone()
+    again = ingest(SAMPLE_CSV)
+    assert again.id == first.id  # recognised by content: no new upload, no new work
+    assert again.attempts == 1
+    assert catalogue(conn) == before
+    assert conn.execute("SELECT max(updated_at) FROM movies").fetchone() == updated_at
+
+
+def test_same_rows_in_another_file_are_counted_unchanged(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    ingest(write(tmp_path, "a.csv", row("Alpha"), row("Beta")))
+    second = ingest(write(tmp_path, "b.csv", row("Alpha"), row("Beta"), "\r\n"))
+    assert second.status == "completed"
+    assert counts(second) == (2, 0, 0, 2, 0)
+    last_writers = conn.execute("SELECT DISTINCT last_upload_id FROM movies").fetchall()
+    assert last_writers != [(second.id,)]
+
+
+def test_overlapping_file_updates_and_inserts_the_right_rows(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    ingest(write(tmp_path, "a.csv", row("Alpha"), row("Beta"), row("Gamma")))
+    overlap = ingest(
+        write(
+            tmp_path,
+            "b.csv",
+            row("Beta", rating="9.1"),  # changed
+            row("Gamma"),  # same
+            row("Delta"),  # new
+            row("Alpha", date="1980-05-05"),  # new: another release of Alpha
+        )
+    )
+    assert counts(overlap) == (4, 2, 1, 1, 0)
+    ratings = dict(conn.execute("SELECT title || ' ' || release_date, vote_average FROM movies"))
+    assert ratings == {
+        "Alpha 2001-01-01": 6.5,
+        "Alpha 1980-05-05": 6.5,
+        "Beta 2001-01-01": pytest.approx(9.1),
+        "Gamma 2001-01-01": 6.5,
+        "Delta 2001-01-01": 6.5,
+    }
+    assert conn.execute("SELECT count(*) FROM movies").fetchone() == (5,)
+
+
+def test_rows_repeated_in_one_file_last_one_wins(conn: psycopg.Connection, tmp_path: Path) -> None:
+    upload = ingest(
+        write(
+            tmp_path,
+            "dups.csv",
+            row("Alpha", rating="5.0"),
+            row("Alpha", rating="5.0"),  # identical repeat: unchanged
+            row("Alpha", rating="7.0"),  # different: an update, and the winner
+            row("Beta", date=""),  # NULL release date is part of the key too
+            row("Beta", date="", rating="8.0"),
+        )
+    )
+    assert upload.status == "completed"
+    assert counts(upload) == (5, 2, 2, 1, 0)
+    assert conn.execute("SELECT title, vote_average FROM movies ORDER BY title").fetchall() == [
+        ("Alpha", 7.0),
+        ("Beta", 8.0),
+    ]
+
+
+def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_load(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    upload = ingest(
+        write(
+            tmp_path,
+            "mixed.csv",
+            row("Good one"),
+            row("Bad rating", rating="11"),
+            row("", votes="1.0"),
+            "1.0,too,few,fields\r\n",
+            row("Good two"),
+        )
+    )
+    assert upload.status == "completed"
+    assert counts(upload) == (5, 2, 0, 0, 3)
+    rejections = conn.execute(
+        "SELECT line, column_name, reason FROM upload_rejections WHERE upload_id = %s ORDER BY line",
+        (upload.id,),
+    ).fetchall()
+    assert rejections == [
+        (3, "vote_average", "outside 0..10: '11'"),
+        (4, "title", "empty title"),
+        (5, None, "expected 15 fields, found 4"),
+    ]
+    raw = conn.execute(
+        "SELECT raw_record FROM upload_rejections WHERE line = 5 AND upload_id = %s", (upload.id,)
+    ).fetchone()
+    assert raw == ("1.0,too,few,fields\r\n",)
+    assert [t for (t,) in conn.execute("SELECT title FROM movies ORDER BY title")] == [
+        "Good one",
+        "Good two",
+    ]
+
+
+def test_missing_columns_fail_the_upload_and_write_nothing(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "wrong.csv"
+    path.write_text("name,year\r\nAlpha,2001\r\n")
+    upload = ingest(path)
+    assert upload.status == "failed"
+    assert upload.error is not None and "missing required columns: title" in upload.error
+    assert conn.execute("SELECT count(*) FROM movies").fetchone() == (0,)
+
+
+def test_too_many_rejected_rows_fail_the_upload_but_keep_the_rejections(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    upload = ingest(
+        write(tmp_path, "bad.csv", row("Good"), row("Bad", rating="x"), row("Worse", rating="y")),
+        max_error_rate=0.5,
+    )
+    assert upload.status == "failed"
+    assert upload.error == "2 of 3 rows rejected (66.7%), over the allowed error rate of 50.0%"
+    assert conn.execute("SELECT count(*) FROM movies").fetchone() == (0,)
+    assert conn.execute(
+        "SELECT count(*) FROM upload_rejections WHERE upload_id = %s", (upload.id,)
+    ).fetchone() == (2,)
+
+
+def test_counts_add_up_for_every_upload_in_this_module(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    ingest(write(tmp_path, "a.csv", row("A"), row("A", rating="1.0"), row("B", votes="x")))
+    ingest(write(tmp_path, "b.csv", row("A"), row("C")))
+    uploads = conn.execute("SELECT id FROM uploads").fetchall()
+    with connect() as c:
+        from functions.core.uploads import get_upload
+
+        for (upload_id,) in uploads:
+            assert_counts_add_up(get_upload(c, upload_id))
+
+
+# --- crashes --------------------------------------------------------------------------------
+
+
+def big_file(tmp_path: Path, rows: int) -> Path:
+    path = tmp_path / f"big-{rows}.csv"
+    with path.open("wb") as f:
+        f.write(HEADER.encode())
+        for i in range(rows):
+            f.write(row(f"Movie {i}", rating=f"{i % 100 / 10:.1f}").encode())
+            if i % 1000 == 7:
+                f.write(row(f"Movie {i}", rating="", votes="bad").encode())  # a rejected row
+    return path
+
+
+def moviedb(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "functions.cli", *args],
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(condition, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_run_killed_mid_load_then_retried_ends_like_one_clean_run(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    path = big_file(tmp_path, 150_000)
+    victim = moviedb("ingest", "--json", str(path))
+
+    def first_chunk_merged() -> bool:
+        found = conn.execute("SELECT rows_read FROM uploads WHERE status = 'processing'").fetchone()
+        return found is not None and found[0] > 0
+
+    wait_for(first_chunk_merged)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    # killed mid-load: nothing published, the upload still marked as being processed
+    assert conn.execute("SELECT count(*) FROM movies").fetchone() == (0,)
+    assert conn.execute("SELECT status FROM uploads").fetchone() == ("processing",)
+
+    retry = moviedb("ingest", "--json", str(path))
+    out, err = retry.communicate(timeout=300)
+    assert retry.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert summary["status"] == "completed"
+    after_retry = catalogue(conn)
+    retried_counts = conn.execute(
+        "SELECT received, inserted, updated, unchanged, rejected, attempts FROM uploads"
+    ).fetchone()
+
+    conn.execute("TRUNCATE movies, upload_rejections, uploads CASCADE")
+    clean = moviedb("ingest", "--json", str(path))
+    out, err = clean.communicate(timeout=300)
+    assert clean.returncode == 0, err.decode()
+    assert catalogue(conn) == after_retry
+    clean_counts = conn.execute(
+        "SELECT received, inserted, updated, unchanged, rejected, attempts FROM uploads"
+    ).fetchone()
+    assert retried_counts is not None and clean_counts is not None
+    assert retried_counts[:5] == clean_counts[:5]
+    assert retried_counts[5] == 2 and clean_counts[5] == 1
+    assert retried_counts[0] == 150_000 + 150 and retried_counts[4] == 150
