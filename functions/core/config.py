@@ -65,6 +65,39 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MOVIEDB_UPLOAD_LEASE_SECONDS", "upload_lease_seconds"),
         description="How long a worker's claim on an upload lasts without a heartbeat.",
     )
+    celery_queue: str = Field(
+        default="moviedb",
+        validation_alias=AliasChoices("MOVIEDB_CELERY_QUEUE", "celery_queue"),
+        description="Celery queue the upload tasks go to and the worker consumes by default.",
+    )
+    celery_visibility_timeout: int = Field(
+        default=4 * 3600,
+        gt=0,
+        validation_alias=AliasChoices(
+            "MOVIEDB_CELERY_VISIBILITY_TIMEOUT", "celery_visibility_timeout"
+        ),
+        description="Seconds before Redis hands an unacknowledged task to another worker; "
+        "longer than the longest ingestion (a dead worker's upload is taken over sooner, "
+        "through its expired lease).",
+    )
+    broker_connect_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        validation_alias=AliasChoices("MOVIEDB_BROKER_CONNECT_TIMEOUT", "broker_connect_timeout"),
+        description="Seconds to reach the broker before an upload answers 503.",
+    )
+    upload_sweep_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        validation_alias=AliasChoices("MOVIEDB_UPLOAD_SWEEP_SECONDS", "upload_sweep_seconds"),
+        description="How often a worker looks for stalled uploads to take over.",
+    )
+    upload_requeue_seconds: int = Field(
+        default=300,
+        gt=0,
+        validation_alias=AliasChoices("MOVIEDB_UPLOAD_REQUEUE_SECONDS", "upload_requeue_seconds"),
+        description="A pending upload untouched this long is sent to the queue again.",
+    )
 
     @field_validator("database_url")
     @classmethod
