@@ -159,6 +159,64 @@ def cmd_rejects(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_worker_status(report: dict[str, object]) -> None:
+    state = "reachable" if report["reachable"] else f"UNREACHABLE ({report['error']})"
+    print(f"broker: {report['broker']} {state}")
+    print(f"queue {report['queue']}: {report['waiting']} waiting, {report['unacked']} unacked")
+    workers = report["workers"]
+    assert isinstance(workers, dict)
+    print(f"workers consuming it: {len(workers)}")
+    for name, worker in workers.items():
+        active = worker["active"]
+        print(f"  {name}: {len(active)} active task(s)")
+        for task in active:
+            print(f"    {task['task']} {task['args']}")
+    print(f"uploads: {report['uploads']}")
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Start a Celery worker, or (--status) describe the broker, the queue and the workers."""
+    settings = get_settings()
+    if args.status:
+        import psycopg
+
+        from functions.core.queue import broker_status
+        from functions.core.takeover import upload_backlog
+
+        status = broker_status(with_workers=True)
+        report: dict[str, object] = status.as_dict()
+        try:
+            with connect() as conn:
+                report["uploads"] = upload_backlog(conn)
+        except psycopg.Error as e:
+            report["uploads"] = {"error": str(e).strip()}
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            _print_worker_status(report)
+        return 0 if status.reachable else 1
+
+    import os
+
+    migrate(database_url())
+    from functions.worker import app
+
+    concurrency = args.concurrency or min(2, os.cpu_count() or 1)
+
+    app.worker_main(
+        [
+            "worker",
+            f"--concurrency={concurrency}",
+            f"--queues={args.queues or settings.celery_queue}",
+            f"--loglevel={args.loglevel}",
+            f"--hostname=moviedb.{os.getpid()}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="moviedb",
@@ -198,6 +256,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("rejects", help="print an upload's rejected rows as CSV")
     p.add_argument("upload_id", metavar="UPLOAD_ID")
     p.set_defaults(run=cmd_rejects)
+
+    p = commands.add_parser(
+        "worker",
+        help="run a Celery worker that ingests queued uploads (or --status)",
+        description="Consume upload tasks from Redis (REDIS_URL) and ingest them. A task is "
+        "acknowledged only when it ended; the worker also takes over uploads whose worker "
+        "died (expired lease). --status prints the broker, the queue length, the live workers "
+        "and the unfinished uploads, and exits 1 when the broker is unreachable.",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="worker processes (default: 2, or 1 on a single core; one ingestion publishes at "
+        "a time, a second process keeps duplicate and small tasks moving)",
+    )
+    p.add_argument(
+        "--queues",
+        metavar="Q",
+        help="comma-separated queues to consume (default: MOVIEDB_CELERY_QUEUE, 'moviedb')",
+    )
+    p.add_argument(
+        "--loglevel",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        metavar="L",
+        help="DEBUG, INFO (default), WARNING or ERROR; logs are JSON lines on stderr",
+    )
+    p.add_argument("--status", action="store_true", help="describe the broker and workers")
+    p.add_argument("--json", action="store_true", help="with --status: print JSON")
+    p.set_defaults(run=cmd_worker)
     return parser
 
 
