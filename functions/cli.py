@@ -159,6 +159,26 @@ def cmd_rejects(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Migrate, then serve the API (functions.api:app) with uvicorn; unfinished uploads are
+    taken up again in a background thread."""
+    import uvicorn
+
+    from functions.core.auth import api_key
+    from functions.core.recovery import start_recovery
+
+    migrate(database_url())
+    key = api_key()
+    if key.generated_at is not None:
+        print(f"API key for uploads (X-API-Key header), kept in {key.generated_at}:", flush=True)
+        print(f"  {key.value}", flush=True)
+    else:
+        print("API key for uploads: MOVIEDB_API_KEY", flush=True)
+    start_recovery()
+    uvicorn.run("functions.api:app", host=args.host, port=args.port, proxy_headers=True)
+    return 0
+
+
 def _print_worker_status(report: dict[str, object]) -> None:
     state = "reachable" if report["reachable"] else f"UNREACHABLE ({report['error']})"
     print(f"broker: {report['broker']} {state}")
@@ -256,6 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("rejects", help="print an upload's rejected rows as CSV")
     p.add_argument("upload_id", metavar="UPLOAD_ID")
     p.set_defaults(run=cmd_rejects)
+
+    p = commands.add_parser(
+        "serve",
+        help="run the HTTP API (migrates first)",
+        description="Apply pending migrations, print the API key when it was generated, take "
+        "up uploads a stopped server left unfinished, and serve the API with uvicorn "
+        "(docs at /docs).",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    p.set_defaults(run=cmd_serve)
 
     p = commands.add_parser(
         "worker",

@@ -1,0 +1,16 @@
+"""The full API: every router under /api/v1, with /docs and /openapi.json.
+
+What `moviedb serve` runs (uvicorn `functions.api:app`) and, as `handler`, a Lambda function
+serving every route at once. The error shape and the mapping of errors to HTTP responses are
+`functions/web.py`'s, shared with each router's own Lambda handler.
+"""
+
+from __future__ import annotations
+
+from mangum import Mangum
+
+from functions import ping, upload, uploads
+from functions.web import create_app
+
+app = create_app(ping.router, upload.router, uploads.router)
+handler = Mangum(app, lifespan="off")

@@ -1,0 +1,48 @@
+"""GET /ping (as the seed answers it) and GET /health (database reachable, schema current)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from functions.core.health import check_health
+from functions.web import error_responses, lambda_handler
+
+router = APIRouter(tags=["Health"])
+
+PONG = "Service is up!"
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(examples=["ok"])
+    database: str = Field(examples=["ok"], description="`ok` when a query succeeded.")
+    pending_migrations: list[str] = Field(
+        examples=[[]], description="Schema migrations not applied yet (always empty here)."
+    )
+
+
+@router.get(
+    "/ping",
+    summary="Health check (the seed's)",
+    response_description=f'Always the JSON string "{PONG}" while the process answers.',
+)
+def ping() -> str:
+    """Answers as long as the API process runs; it does not touch the database."""
+    return PONG
+
+
+@router.get(
+    "/health",
+    summary="Readiness: database reachable and migrations current",
+    responses=error_responses(503),
+)
+def health() -> HealthResponse:
+    """200 when the database answers and every schema migration is applied; 503 otherwise,
+    with the reason in the error's `details.health`."""
+    report = check_health()
+    return HealthResponse(
+        status="ok", database=report.database, pending_migrations=report.pending_migrations
+    )
+
+
+handler = lambda_handler(router)

@@ -1,0 +1,153 @@
+"""POST /upload: a movie CSV file in, streamed to storage, checked, answered at once (202).
+
+The body is read as it arrives (never spooled whole by the framework): the multipart parser
+hands the file's bytes to storage, which hashes and size-checks them on the way. The rows are
+then processed as a background task (or, with `use_celery=true`, by the Celery worker).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Annotated, Any
+
+import anyio
+import anyio.from_thread
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from functions.core.intake import (
+    CeleryUnavailable,
+    accept_multipart,
+    ingest_accepted,
+    queue_or_discard,
+)
+from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
+
+router = APIRouter(tags=["Uploads"])
+
+
+def celery_enqueue() -> Callable[[uuid.UUID], None]:
+    """The Celery door. Wired by the Celery issue: `return functions.core.queue.enqueue_ingest`
+    (which raises BrokerUnavailable when Redis is down; the upload is then discarded)."""
+    raise CeleryUnavailable()
+
+
+class UploadAccepted(BaseModel):
+    upload_id: uuid.UUID
+    status: str = Field(description="The upload's state: pending, processing, completed, failed.")
+    status_url: str = Field(description="Poll this for progress and the outcome.")
+    duplicate: bool = Field(
+        description="True when the same content was uploaded before: the answer is that "
+        "earlier upload, and nothing new is done (a failed one is run again)."
+    )
+
+
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The CSV file (TMDB export columns; header row "
+                            "first). Sent as text/csv, or with a .csv file name.",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _body_chunks(request: Request) -> Iterator[bytes]:
+    """The request body as it arrives, for a worker thread (each chunk awaited on the loop)."""
+    stream = request.stream()
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+        if chunk:
+            yield chunk
+
+
+def _declared_length(request: Request) -> int | None:
+    value = request.headers.get("content-length", "")
+    return int(value) if value.isdigit() else None
+
+
+@router.post(
+    "/upload",
+    summary="Upload a movie CSV file",
+    status_code=202,
+    dependencies=[ApiKeyRequired],
+    openapi_extra=UPLOAD_BODY,
+    responses={
+        202: {
+            "model": UploadAccepted,
+            "description": "Accepted: processing runs in the background; poll `status_url`.",
+        },
+        200: {
+            "model": UploadAccepted,
+            "description": "The same content was uploaded before: "
+            "`upload_id` is that upload's, nothing new is done.",
+        },
+        **error_responses(400, 401, 403, 413, 415, 422, 503),
+    },
+)
+@router.post("/upload/", status_code=202, dependencies=[ApiKeyRequired], include_in_schema=False)
+async def upload_csv(
+    request: Request,
+    background_tasks: BackgroundTasks,
+    use_celery: Annotated[
+        bool,
+        Query(
+            description="true: processed by the Celery worker; false: by a background task "
+            "of this server (the seed's parameter)."
+        ),
+    ] = False,
+) -> JSONResponse:
+    """Streams the file to storage while hashing and size-checking it; the header row is
+    checked before the answer. 202 with the `upload_id` and a `status_url` to poll."""
+    enqueue = celery_enqueue() if use_celery else None
+    acceptance = await anyio.to_thread.run_sync(
+        partial(
+            accept_multipart,
+            _body_chunks(request),
+            request.headers.get("content-type", ""),
+            declared_length=_declared_length(request),
+        )
+    )
+    upload = acceptance.upload
+    if acceptance.needs_processing:
+        if enqueue is not None:
+            await anyio.to_thread.run_sync(queue_or_discard, acceptance, enqueue)
+        else:
+            background_tasks.add_task(ingest_accepted, upload.id, retry_failed=acceptance.retry)
+    status_url = api_url(request, f"/uploads/{upload.id}")
+    answer = UploadAccepted(
+        upload_id=upload.id,
+        status="pending" if acceptance.retry else upload.status,
+        status_url=status_url,
+        duplicate=not acceptance.created,
+    )
+    return JSONResponse(
+        answer.model_dump(mode="json"),
+        status_code=202 if acceptance.needs_processing else 200,
+        headers={"Location": status_url},
+    )
+
+
+handler = lambda_handler(router)

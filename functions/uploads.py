@@ -1,0 +1,156 @@
+"""GET /uploads, GET /uploads/{id}, GET /uploads/{id}/rejects: what became of each upload."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from functions.core.db import get_pool
+from functions.core.upload_queries import list_uploads, rejects_csv
+from functions.core.uploads import Upload, get_upload
+from functions.web import api_url, error_responses, lambda_handler
+
+router = APIRouter(tags=["Uploads"])
+
+Status = Literal["pending", "processing", "completed", "failed"]
+UploadId = Annotated[uuid.UUID, Path(description="The `upload_id` the upload was answered with.")]
+
+
+class UploadCounts(BaseModel):
+    """What became of each record; `received = inserted + updated + unchanged + rejected`."""
+
+    received: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+
+
+class UploadProgress(BaseModel):
+    rows_read: int = Field(description="Records read so far (updated every few seconds).")
+    bytes_read: int = Field(description="Bytes of the file read so far.")
+    fraction: float | None = Field(
+        description="bytes_read / size_bytes, from 0 to 1 (null when the size is unknown)."
+    )
+
+
+class UploadStatus(BaseModel):
+    upload_id: uuid.UUID
+    filename: str
+    source: str = Field(description="How it arrived: `api`, `cli` or `s3`.")
+    status: Status
+    size_bytes: int | None
+    content_sha256: str | None
+    progress: UploadProgress
+    counts: UploadCounts | None = Field(description="Set once the upload completed.")
+    ignored_columns: list[str] = Field(description="Columns of the file that are not loaded.")
+    error: str | None = Field(description="Why the upload failed, when it did.")
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    status_url: str
+    rejects_url: str = Field(description="The rejected rows as CSV.")
+
+
+class UploadList(BaseModel):
+    items: list[UploadStatus]
+    total: int
+    page: int
+    page_size: int
+
+
+def upload_status(request: Request, upload: Upload) -> UploadStatus:
+    counts = None
+    if upload.status == "completed" and upload.received is not None:
+        counts = UploadCounts(
+            received=upload.received,
+            inserted=upload.inserted or 0,
+            updated=upload.updated or 0,
+            unchanged=upload.unchanged or 0,
+            rejected=upload.rejected or 0,
+        )
+    fraction = None
+    if upload.size_bytes:
+        fraction = min(1.0, upload.bytes_read / upload.size_bytes)
+    return UploadStatus(
+        upload_id=upload.id,
+        filename=upload.filename,
+        source=upload.source,
+        status=upload.status,  # type: ignore[arg-type]
+        size_bytes=upload.size_bytes,
+        content_sha256=upload.content_sha256,
+        progress=UploadProgress(
+            rows_read=upload.rows_read, bytes_read=upload.bytes_read, fraction=fraction
+        ),
+        counts=counts,
+        ignored_columns=upload.ignored_columns,
+        error=upload.error,
+        attempts=upload.attempts,
+        created_at=upload.created_at,
+        started_at=upload.started_at,
+        finished_at=upload.finished_at,
+        updated_at=upload.updated_at,
+        status_url=api_url(request, f"/uploads/{upload.id}"),
+        rejects_url=api_url(request, f"/uploads/{upload.id}/rejects"),
+    )
+
+
+@router.get("/uploads", summary="Uploads, newest first", responses=error_responses(422, 503))
+def uploads(
+    request: Request,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100, description="Uploads per page.")] = 20,
+    status: Annotated[Status | None, Query(description="Only uploads in this state.")] = None,
+) -> UploadList:
+    with get_pool().connection() as conn:
+        found = list_uploads(conn, page=page, page_size=page_size, status=status)
+    return UploadList(
+        items=[upload_status(request, u) for u in found.items],
+        total=found.total,
+        page=page,
+        page_size=page_size,
+    )
+
+
+@router.get(
+    "/uploads/{upload_id}",
+    summary="One upload: status, progress, counts, error",
+    responses=error_responses(404, 422, 503),
+)
+def upload(request: Request, upload_id: UploadId) -> UploadStatus:
+    with get_pool().connection() as conn:
+        found = get_upload(conn, upload_id)
+    return upload_status(request, found)
+
+
+@router.get(
+    "/uploads/{upload_id}/rejects",
+    summary="The rejected rows of an upload, as CSV",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "CSV with the columns line, column, reason, raw_record "
+            "(line: where the record starts in the file; the header is line 1).",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **error_responses(404, 422, 503),
+    },
+)
+def rejects(upload_id: UploadId) -> StreamingResponse:
+    with get_pool().connection() as conn:
+        get_upload(conn, upload_id)  # 404 before the download starts
+    return StreamingResponse(
+        rejects_csv(upload_id),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="rejects-{upload_id}.csv"'},
+    )
+
+
+handler = lambda_handler(router)

@@ -1,0 +1,266 @@
+"""The HTTP edge every door shares: the one error shape, the one mapping of errors to HTTP
+responses, the API key check, and the factories for the app and for a Lambda handler.
+
+`functions/api.py` composes the full app from the routers; each router module
+(`functions/ping.py`, ...) builds its own Lambda `handler` with `lambda_handler(router)`, so a
+Lambda function loads only its own routes but answers exactly like the full app. This lives
+apart from `api.py` so the router modules can use it without importing each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Depends, FastAPI, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from mangum import Mangum
+from psycopg_pool import PoolTimeout
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from functions.core.auth import (
+    API_KEY_HEADER,
+    ApiKeyUnavailable,
+    MissingApiKey,
+    WrongApiKey,
+    check_api_key,
+)
+from functions.core.errors import InvalidCsvHeader, MovieDbError, UploadNotFound
+from functions.core.health import ServiceUnhealthy
+from functions.core.intake import CeleryUnavailable, EmptyFile, NotCsv
+from functions.core.multipart import MalformedMultipart, MissingFileField, NotMultipart
+from functions.core.queue import BrokerUnavailable
+from functions.core.storage import UploadTooLarge
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+API_VERSION = "1.0.0"
+
+DESCRIPTION = """
+A movie catalogue loaded from CSV files (the TMDB export format) and served fast.
+
+* **Reading is public**: `GET /api/v1/movies` (paginated, filtered, sorted), `GET /api/v1/uploads`.
+* **Writing needs an API key** in the `X-API-Key` header: `POST /api/v1/upload` takes a CSV file
+  (multipart field `file`, up to 1 GiB by default), checks its header row, stores it and answers
+  `202` at once with a `status_url`; the rows are validated and loaded in the background. Poll
+  `GET /api/v1/uploads/{upload_id}` for progress and the counts
+  (`received = inserted + updated + unchanged + rejected`); rejected rows are downloadable as CSV.
+  The same file sent twice is recognised and changes nothing.
+* **Every error has one shape**: `{"error": {"code": "...", "message": "...", "details": ...}}`,
+  with `code` a stable machine-readable name and `message` for people.
+"""
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable name of the error.")
+    message: str = Field(description="What is wrong, for people.")
+    details: Any = Field(default=None, description="Data about the error, when there is any.")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorBody
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "error": {
+                        "code": "upload_not_found",
+                        "message": "no upload with id 7d5c2b1e-4f0a-4d8e-9a43-1b2c3d4e5f60",
+                        "details": {"upload_id": "7d5c2b1e-4f0a-4d8e-9a43-1b2c3d4e5f60"},
+                    }
+                }
+            ]
+        }
+    }
+
+
+# THE mapping of errors to HTTP: status and code. A new domain error gets its line here.
+ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
+    MissingApiKey: (401, "missing_api_key"),
+    WrongApiKey: (403, "wrong_api_key"),
+    ApiKeyUnavailable: (503, "api_key_unavailable"),
+    UploadNotFound: (404, "upload_not_found"),
+    MissingFileField: (400, "missing_file"),
+    MalformedMultipart: (400, "malformed_multipart"),
+    EmptyFile: (400, "empty_file"),
+    InvalidCsvHeader: (400, "invalid_csv_header"),
+    NotMultipart: (415, "not_multipart"),
+    NotCsv: (415, "not_csv"),
+    UploadTooLarge: (413, "upload_too_large"),
+    ServiceUnhealthy: (503, "unhealthy"),
+    CeleryUnavailable: (503, "celery_unavailable"),
+    BrokerUnavailable: (503, "broker_unavailable"),
+    ClientDisconnect: (400, "incomplete_request"),
+    # The database down or overloaded is not the client's fault, and it may pass.
+    psycopg.OperationalError: (503, "database_unavailable"),
+    PoolTimeout: (503, "database_unavailable"),
+}
+
+RESPONSE_DESCRIPTIONS = {
+    400: "The request is wrong (e.g. no file, or a CSV header without the required columns).",
+    401: "No API key: send it in the `X-API-Key` header.",
+    403: "The API key is not valid.",
+    404: "No such resource.",
+    413: "The file is larger than the limit (`MAX_UPLOAD_BYTES`).",
+    415: "The body is not multipart/form-data, or the file is not a CSV file.",
+    422: "A parameter is invalid (e.g. `page=0`).",
+    503: "The service cannot work now (database unreachable, migrations pending, ...).",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the errors an endpoint can answer."""
+    return {
+        status: {"model": ErrorResponse, "description": RESPONSE_DESCRIPTIONS[status]}
+        for status in statuses
+    }
+
+
+def api_url(request: Request, path: str) -> str:
+    """The absolute URL of an API path (e.g. `/uploads/ID`) as the client reached this server."""
+    return str(request.base_url).rstrip("/") + API_PREFIX + path
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def _status_of(exc: Exception) -> tuple[int, str] | None:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_STATUS:
+            return ERROR_STATUS[cls]
+    return None
+
+
+def _details(exc: Exception) -> Any:
+    if dataclasses.is_dataclass(exc):
+        return dataclasses.asdict(exc) or None
+    return None
+
+
+async def _on_error(request: Request, exc: Exception) -> JSONResponse:
+    mapped = _status_of(exc)
+    if mapped is None:
+        logger.error("unmapped error", exc_info=exc, extra={"path": request.url.path})
+        return error_response(500, "internal_error", "internal error")
+    status, code = mapped
+    if status >= 500:
+        logger.warning("service unavailable", extra={"error": str(exc), "code": code})
+    message = str(exc).strip() or HTTPStatus(status).phrase
+    if isinstance(exc, psycopg.Error | PoolTimeout):
+        return error_response(status, code, "the database is unavailable, try again later")
+    return error_response(status, code, message, _details(exc))
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
+        for e in exc.errors()
+    ]
+    message = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    return error_response(422, "invalid_request", message, errors)
+
+
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    phrase = HTTPStatus(exc.status_code).phrase
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    message = exc.detail if isinstance(exc.detail, str) else phrase
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+_api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="The service's API key (`MOVIEDB_API_KEY`; printed by `moviedb serve` when "
+    "generated). Needed for uploads.",
+)
+
+
+def require_api_key(key: Annotated[str | None, Security(_api_key_header)]) -> None:
+    check_api_key(key)
+
+
+ApiKeyRequired = Depends(require_api_key)
+
+
+def _openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with FastAPI's default 422 body replaced by the one error shape
+    (so a router that forgets to declare its 422 is still documented truthfully)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    ref = "#/components/schemas/ErrorResponse"
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            answer = operation.get("responses", {}).get("422")
+            if answer is None:
+                continue
+            content = answer.get("content", {}).get("application/json", {})
+            if content.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+                content["schema"] = {"$ref": ref}
+                answer["description"] = RESPONSE_DESCRIPTIONS[422]
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    if "ErrorResponse" not in components:
+        generated = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(generated.pop("$defs", {}))
+        components["ErrorResponse"] = generated
+    paths = json.dumps(schema.get("paths", {}))
+    if "/HTTPValidationError" not in paths:
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(*routers: APIRouter, title: str = "moviedb") -> FastAPI:
+    """An app serving `routers` under /api/v1, with /docs, /openapi.json and the error mapping."""
+    app = FastAPI(
+        title=title,
+        version=API_VERSION,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    for router in routers:
+        app.include_router(router, prefix=API_PREFIX)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
+    for error in ERROR_STATUS:
+        app.add_exception_handler(error, _on_error)
+    app.add_exception_handler(MovieDbError, _on_error)
+    app.add_exception_handler(Exception, _on_error)
+    app.openapi = lambda: _openapi_with_error_shape(app)  # type: ignore[method-assign]
+    return app
+
+
+def lambda_handler(*routers: APIRouter) -> Mangum:
+    """A Lambda handler (API Gateway HTTP API, payload v2) for `routers`. Pools and clients are
+    created lazily on first use and reused across invocations, never in a lifespan."""
+    return Mangum(create_app(*routers), lifespan="off")
