@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from mangum import Mangum
 
-from functions import ping, upload, uploads
+from functions import ping, presigned, upload, uploads
 from functions.web import create_app
 
-app = create_app(ping.router, upload.router, uploads.router)
+app = create_app(ping.router, upload.router, uploads.router, presigned.router)
 handler = Mangum(app, lifespan="off")

@@ -172,10 +172,11 @@ def _local_path(uri: str) -> Path:
 
 
 def _s3_location(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
+    """`s3://bucket/key` -> (bucket, key), the key as it is: S3 keys may hold `#`, `?`, `%`."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket or not key:
         raise UnsupportedStorageUri(uri)
-    return parsed.netloc, parsed.path.lstrip("/")
+    return bucket, key
 
 
 @contextmanager
