@@ -1,0 +1,476 @@
+"""Ingestion benchmark: the real pipeline end to end against PostgreSQL's own COPY.
+
+    python bench/ingest.py                                   # 1M rows, once (make bench-ingest)
+    python bench/ingest.py --rows 100000 1000000 --repeat 3  # sizes alternate within each round
+    python bench/ingest.py --rows 100000 1000000 --profile   # + the parse step alone, cProfile
+    python bench/ingest.py --rows 1000000 --parse-only       # the parse step alone, no database
+
+For each size it takes the generated file (bench/generate.py, cached in bench/out/) and, per run:
+
+1. pipeline: `moviedb ingest --json FILE` as a subprocess against a fresh, migrated database
+   (created on the server at --admin-url, dropped afterwards). Wall time from spawn to exit, so
+   it includes interpreter start-up, the content hash and the migration check; peak RSS is the
+   `ru_maxrss` that wait4() reports for that process and any children it waited for. The
+   reported counts are checked against the generator's manifest.
+2. reference: the rows the pipeline accepted, exported from its `movies` table with COPY TO
+   (already normalised, one per natural key), COPYed into `ref`, created in another fresh
+   migrated database as `CREATE TABLE ref (LIKE movies INCLUDING ALL)` so that it carries the
+   same indexes, constraints and generated column as `movies`. Timed on the client, from the
+   start of COPY FROM STDIN (the file streamed in 1 MiB blocks through psycopg) to COMMIT.
+3. with --profile: the parse step alone (`MovieCsv` over the same file, no database), also
+   split into reading the CSV (decode + csv module) and normalising; the rest of the pipeline's
+   time is the database, the content hash and start-up. At the end, cProfile of the parse of the
+   smallest file, the top functions by own time (the full profile is saved in bench/out/).
+
+The machine is shared: runs alternate between sizes and --repeat N repeats the whole round;
+the summary shows the median per size. The command line, Python and PostgreSQL versions and
+the git commit are printed first so that the figures can be reproduced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import csv
+import io
+import json
+import os
+import platform
+import pstats
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script: `functions` and `bench` from this checkout
+
+from bench.generate import DEFAULT_SEED, OUT_DIR, Manifest, cached_dataset  # noqa: E402
+from functions.cli import SUMMARY_FIELDS, file_digest  # noqa: E402
+from functions.core.config import get_settings  # noqa: E402
+from functions.core.ingestion import CountingReader  # noqa: E402
+from functions.core.migrations import migrate  # noqa: E402
+from functions.core.parsing import MOVIE_COLUMNS, MovieCsv  # noqa: E402
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+COPY_BLOCK = 1 << 20
+# What the pipeline writes into movies, and so what the reference COPY writes into ref.
+LOADED_COLUMNS = (*MOVIE_COLUMNS, "last_upload_id")
+OUTCOMES = tuple(name for name in SUMMARY_FIELDS if name != "received")
+TARGET_RATIO, AIM_RATIO, TARGET_RSS_MB = 2.0, 1.5, 250.0
+
+
+@dataclass
+class Run:
+    """One benchmark run of one file (times in seconds, sizes in 10^6 bytes)."""
+
+    rows: int  # records in the file (= received)
+    pipeline_seconds: float  # `moviedb ingest` wall time, spawn to exit
+    cpu_seconds: float  # user + system CPU of the ingesting process
+    peak_rss_mb: float  # of the ingesting process (and any children it waited for)
+    copy_rows: int  # rows in the reference COPY (the movies the pipeline loaded)
+    copy_seconds: float  # the reference COPY, client side, start to COMMIT
+    hash_seconds: float | None = None  # --profile: the CLI's sha256 of the file alone
+    read_seconds: float | None = None  # --profile: decode + csv module alone
+    parse_seconds: float | None = None  # --profile: MovieCsv in full (read + normalise)
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.pipeline_seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline_seconds / self.copy_seconds
+
+
+# --- databases ---------------------------------------------------------------------------------
+
+
+def resolve_admin_url(explicit: str | None) -> str:
+    """A server where the benchmark may create databases: --admin-url, else DATABASE_URL, else
+    127.0.0.1:5432, else the embedded PostgreSQL."""
+    url = explicit or get_settings().database_url or DEFAULT_ADMIN_URL
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        if explicit:
+            raise
+        from functions.core.db import database_url
+
+        url = database_url()
+    return url
+
+
+def _with_database(url: str, name: str) -> str:
+    """The same server, another database (a URL: the migration tool needs one)."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@contextlib.contextmanager
+def fresh_database(admin_url: str, purpose: str, *, keep: bool = False) -> Iterator[str]:
+    """A new, migrated database; dropped on exit unless `keep`."""
+    name = f"bench_{purpose}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = _with_database(admin_url, name)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        if keep:
+            print(f"  kept database {name}", file=sys.stderr)
+        else:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+
+
+# --- the three measurements --------------------------------------------------------------------
+
+
+def run_pipeline(url: str, csv_path: Path) -> tuple[float, resource.struct_rusage, dict[str, Any]]:
+    """`moviedb ingest --json FILE` in a subprocess: (wall seconds, its rusage, its summary)."""
+    command = [sys.executable, "-m", "functions.cli", "ingest", "--json", str(csv_path)]
+    with tempfile.TemporaryDirectory(prefix="moviedb-bench-") as data_dir:
+        env = {**os.environ, "DATABASE_URL": url, "MOVIEDB_DATA_DIR": data_dir}
+        out_path, err_path = Path(data_dir, "stdout"), Path(data_dir, "stderr")
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            started = time.perf_counter()
+            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=err)
+            # wait4, not Popen.wait: it also returns the child's resource usage (ru_maxrss, KiB).
+            _, status, usage = os.wait4(process.pid, 0)
+            seconds = time.perf_counter() - started
+            process.returncode = os.waitstatus_to_exitcode(status)
+        stdout, stderr = out_path.read_text(), err_path.read_text()
+    if process.returncode != 0 or not stdout.strip():
+        raise RuntimeError(
+            f"{shlex.join(command)} exited with {process.returncode}:\n{stdout}\n{stderr}"
+        )
+    return seconds, usage, json.loads(stdout.strip().splitlines()[-1])
+
+
+def export_accepted_rows(url: str, target: Path) -> int:
+    """The loaded movies, as COPY text, in load order: the pre-cleaned input of the reference."""
+    columns = sql.SQL(", ").join(map(sql.Identifier, LOADED_COLUMNS))
+    query = sql.SQL("COPY (SELECT {} FROM movies ORDER BY id) TO STDOUT").format(columns)
+    rows = 0
+    with (
+        psycopg.connect(url) as conn,
+        conn.cursor() as cur,
+        target.open("wb") as out,
+        cur.copy(query) as copy,
+    ):
+        for block in copy:
+            out.write(block)
+            rows += bytes(block).count(b"\n")
+    return rows
+
+
+def run_reference_copy(url: str, copy_file: Path) -> float:
+    """COPY the pre-cleaned rows into `ref` (LIKE movies INCLUDING ALL); client-side seconds."""
+    columns = sql.SQL(", ").join(map(sql.Identifier, LOADED_COLUMNS))
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE ref (LIKE movies INCLUDING ALL)")
+        conn.commit()
+        with copy_file.open("rb") as source, conn.cursor() as cur:
+            started = time.perf_counter()
+            with cur.copy(sql.SQL("COPY ref ({}) FROM STDIN").format(columns)) as copy:
+                while block := source.read(COPY_BLOCK):
+                    copy.write(block)
+            conn.commit()
+            return time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def _stream(csv_path: Path) -> Iterator[CountingReader]:
+    """The file as the pipeline reads it: a raw stream through its byte-counting reader."""
+    with csv_path.open("rb") as file:
+        yield CountingReader(file)
+
+
+def time_hash(csv_path: Path) -> float:
+    """The content hash the CLI computes before registering the upload."""
+    started = time.perf_counter()
+    file_digest(csv_path)
+    return time.perf_counter() - started
+
+
+def time_parse(csv_path: Path) -> tuple[float, float, int]:
+    """(read seconds, parse seconds, records): the CSV module alone, then `MovieCsv` in full."""
+    started = time.perf_counter()
+    with _stream(csv_path) as stream:
+        source: Any = stream  # a raw stream, as MovieCsv gets it
+        text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="replace", newline="")
+        for _ in csv.reader(text, strict=False):
+            pass
+    read_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    with _stream(csv_path) as stream:
+        movie_csv = MovieCsv(stream)
+        for _ in movie_csv.rows():
+            pass
+    return read_seconds, time.perf_counter() - started, movie_csv.counts.received
+
+
+def profile_parse(csv_path: Path, top: int = 20) -> str:
+    """cProfile of `MovieCsv` over the file: the `top` functions by own time."""
+    profiler = cProfile.Profile()
+    with _stream(csv_path) as stream:
+        profiler.enable()
+        for _ in MovieCsv(stream).rows():
+            pass
+        profiler.disable()
+    saved = OUT_DIR / f"parse-{csv_path.stem}.prof"
+    profiler.dump_stats(saved)
+    report = io.StringIO()
+    stats = pstats.Stats(profiler, stream=report).strip_dirs().sort_stats("tottime")
+    stats.print_stats(top)
+    return f"full profile: {saved} (snakeviz / python -m pstats)\n{report.getvalue()}"
+
+
+# --- orchestration -----------------------------------------------------------------------------
+
+
+def check_counts(summary: dict[str, Any], manifest: Manifest, loaded: int) -> list[str]:
+    """What differs between the pipeline's report and what the generated file holds."""
+    expected = {
+        "status": "completed",
+        "received": manifest.rows,
+        "rejected": manifest.expected_rejected,
+        "inserted": manifest.expected_inserted,
+    }
+    problems = [
+        f"{name}: expected {value}, got {summary.get(name)}"
+        for name, value in expected.items()
+        if summary.get(name) != value
+    ]
+    if sum(summary[n] for n in OUTCOMES) != summary["received"]:
+        problems.append(f"counts do not add up: {summary}")
+    if loaded != summary["inserted"]:
+        problems.append(f"{loaded} movies in the table, {summary['inserted']} inserted")
+    return problems
+
+
+def bench_once(
+    admin_url: str, csv_path: Path, manifest: Manifest, *, profile: bool, keep: bool
+) -> Run:
+    """Pipeline, then the reference COPY of what it loaded (then the parse alone, --profile)."""
+    copy_file = OUT_DIR / f"{csv_path.stem}.accepted.copy"
+    try:
+        with fresh_database(admin_url, "pipeline", keep=keep) as url:
+            seconds, usage, summary = run_pipeline(url, csv_path)
+            copy_rows = export_accepted_rows(url, copy_file)
+        problems = check_counts(summary, manifest, copy_rows)
+        if problems:
+            raise SystemExit(f"{csv_path.name}: the pipeline's counts are wrong: {problems}")
+        with fresh_database(admin_url, "reference", keep=keep) as url:
+            copy_seconds = run_reference_copy(url, copy_file)
+    finally:
+        copy_file.unlink(missing_ok=True)
+    run = Run(
+        rows=manifest.rows,
+        pipeline_seconds=seconds,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss * 1024 / 1e6,
+        copy_rows=copy_rows,
+        copy_seconds=copy_seconds,
+    )
+    if profile:
+        run.hash_seconds = time_hash(csv_path)
+        run.read_seconds, run.parse_seconds, _ = time_parse(csv_path)
+    return run
+
+
+def _fmt(value: float | None, spec: str = ".1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_table(title: str, runs: list[Run], *, profile: bool) -> None:
+    headers = ["rows", "pipeline s", "rows/s", "COPY s", "ratio", "peak RSS MB", "client CPU s"]
+    if profile:
+        headers += ["hash s", "csv read s", "parse s"]
+    lines = [headers]
+    for r in runs:
+        line = [
+            f"{r.rows:,}",
+            _fmt(r.pipeline_seconds),
+            f"{r.rate:,.0f}",
+            _fmt(r.copy_seconds),
+            _fmt(r.ratio, ".2f"),
+            _fmt(r.peak_rss_mb, ".0f"),
+            _fmt(r.cpu_seconds),
+        ]
+        if profile:
+            line += [_fmt(r.hash_seconds), _fmt(r.read_seconds), _fmt(r.parse_seconds)]
+        lines.append(line)
+    widths = [max(len(row[i]) for row in lines) for i in range(len(headers))]
+    print(f"\n{title}")
+    for i, row in enumerate(lines):
+        print("| " + " | ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) + " |")
+        if i == 0:
+            print("|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|")
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarise(runs: list[Run]) -> Run:
+    """Runs of one size combined: the median of each time, the highest peak RSS.
+
+    The median pipeline and COPY times are taken separately, so the ratio is the ratio of the
+    medians.
+    """
+
+    def median(name: str) -> float:
+        return statistics.median(getattr(r, name) for r in runs)
+
+    return Run(
+        rows=runs[0].rows,
+        pipeline_seconds=median("pipeline_seconds"),
+        cpu_seconds=median("cpu_seconds"),
+        peak_rss_mb=max(r.peak_rss_mb for r in runs),
+        copy_rows=runs[0].copy_rows,
+        copy_seconds=median("copy_seconds"),
+        hash_seconds=_median([r.hash_seconds for r in runs]),
+        read_seconds=_median([r.read_seconds for r in runs]),
+        parse_seconds=_median([r.parse_seconds for r in runs]),
+    )
+
+
+def print_verdict(summary: list[Run]) -> None:
+    largest = max(summary, key=lambda r: r.rows)
+    if largest.ratio <= AIM_RATIO:
+        verdict = "aim met"
+    elif largest.ratio <= TARGET_RATIO:
+        verdict = "target met"
+    else:
+        verdict = "target MISSED"
+    rss = max(r.peak_rss_mb for r in summary)
+    print(
+        f"\n{largest.rows:,} rows: {largest.ratio:.2f}x the reference COPY ({verdict}: "
+        f"<= {TARGET_RATIO}x, aim {AIM_RATIO}x); peak RSS at most {rss:.0f} MB "
+        f"({'under' if rss < TARGET_RSS_MB else 'OVER'} {TARGET_RSS_MB:.0f} MB)"
+    )
+
+
+def print_split(summary: list[Run]) -> None:
+    """Where the pipeline's time goes: Python in the client, or waiting for PostgreSQL."""
+    print("\nsplit (median seconds):")
+    for r in summary:
+        waiting = r.pipeline_seconds - r.cpu_seconds
+        print(
+            f"  {r.rows:>9,} rows: pipeline {r.pipeline_seconds:.1f} s wall = client CPU "
+            f"{r.cpu_seconds:.1f} s (of which, measured alone: parse {_fmt(r.parse_seconds)}, "
+            f"csv read {_fmt(r.read_seconds)}, content hash {_fmt(r.hash_seconds)}) + client "
+            f"idle {waiting:.1f} s (at least that long waiting for PostgreSQL; parsing runs "
+            f"beside the database only as far as the pipeline overlaps them). Reference COPY "
+            f"{r.copy_seconds:.1f} s."
+        )
+
+
+def describe_environment(admin_url: str | None) -> None:
+    print(f"command: {shlex.join(sys.orig_argv)}")
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    server = "-"
+    if admin_url:
+        with psycopg.connect(admin_url) as conn:
+            server = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+    print(
+        f"commit {commit or '?'}, Python {platform.python_version()}, PostgreSQL {server}, "
+        f"{os.cpu_count()} CPUs, {platform.platform()}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Benchmark `moviedb ingest` end to end against PostgreSQL's COPY of the "
+        "same rows (see the module docstring for what is measured and how).",
+    )
+    parser.add_argument(
+        "--rows", type=int, nargs="+", default=[1_000_000], help="file sizes (default 1000000)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds over all sizes (default 1)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="generator seed")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also time the parse step alone (no database) and cProfile it",
+    )
+    parser.add_argument(
+        "--parse-only", action="store_true", help="only the parse step and its profile, no database"
+    )
+    parser.add_argument(
+        "--admin-url",
+        help="server to create the benchmark databases on (default: DATABASE_URL, else "
+        f"{DEFAULT_ADMIN_URL}, else the embedded PostgreSQL)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    args = parser.parse_args(argv)
+    profile = args.profile or args.parse_only
+
+    admin_url = None if args.parse_only else resolve_admin_url(args.admin_url)
+    describe_environment(admin_url)
+    datasets = {}
+    for rows in args.rows:
+        path, manifest, fresh = cached_dataset(rows, args.seed)
+        how = f"generated in {manifest.seconds:.1f} s" if fresh else "cached"
+        print(f"data: {path.relative_to(REPO)} ({manifest.size_bytes / 1e6:,.0f} MB, {how})")
+        datasets[rows] = (path, manifest)
+
+    if args.parse_only:
+        for rows, (path, _) in datasets.items():
+            read, parse, received = time_parse(path)
+            print(
+                f"{rows:>9,} rows: csv read {read:.1f} s, full parse {parse:.1f} s "
+                f"({received / parse:,.0f} rows/s, normalising {parse - read:.1f} s)"
+            )
+    else:
+        runs: dict[int, list[Run]] = {rows: [] for rows in args.rows}
+        for round_ in range(args.repeat):
+            for rows, (path, manifest) in datasets.items():
+                run = bench_once(admin_url, path, manifest, profile=profile, keep=args.keep)  # type: ignore[arg-type]
+                runs[rows].append(run)
+                print(
+                    f"round {round_ + 1}/{args.repeat}, {rows:,} rows: pipeline "
+                    f"{run.pipeline_seconds:.1f} s, COPY {run.copy_seconds:.1f} s, "
+                    f"ratio {run.ratio:.2f}, peak RSS {run.peak_rss_mb:.0f} MB",
+                    flush=True,
+                )
+        if args.repeat > 1:
+            print_table("every run", [r for rs in runs.values() for r in rs], profile=profile)
+        summary = [summarise(rs) for rs in runs.values()]
+        print_table(
+            f"median of {args.repeat} run(s) per size (peak RSS: the highest)",
+            summary,
+            profile=profile,
+        )
+        print_verdict(summary)
+        if profile:
+            print_split(summary)
+    if profile:
+        smallest = datasets[min(datasets)][0]
+        print(f"\ncProfile of the parse step alone, {min(datasets):,} rows:")
+        print(profile_parse(smallest))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
