@@ -49,6 +49,19 @@ class Settings(BaseSettings):
     api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("MOVIEDB_API_KEY", "api_key")
     )
+    cursor_secret: str = Field(
+        default="moviedb-cursor-v1",
+        validation_alias=AliasChoices("MOVIEDB_CURSOR_SECRET", "cursor_secret"),
+        description="Key that signs the movie listing's `next_cursor` (HMAC-SHA256). Set it "
+        "in production so clients cannot forge cursors; cursors only carry public sort values.",
+    )
+    count_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        validation_alias=AliasChoices("MOVIEDB_COUNT_CACHE_SECONDS", "count_cache_seconds"),
+        description="How long an exact movie count per filter set is reused (0: never cached). "
+        "A completed upload invalidates it at once.",
+    )
     redis_url: str = "redis://127.0.0.1:6379/0"
     s3_bucket: str | None = None
     s3_incoming_prefix: str = "incoming/"
