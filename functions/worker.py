@@ -48,8 +48,9 @@ def retry_delay(retries: int) -> float:
 
 
 @app.task(name=INGEST_TASK, bind=True, max_retries=MAX_RETRIES)
-def ingest_upload(self: Task, upload_id: str) -> str:
-    """Ingest one registered upload; return its final status."""
+def ingest_upload(self: Task, upload_id: str, retry_failed: bool = False) -> str:
+    """Ingest one registered upload; return its final status. A failed upload is run again
+    only when asked (a failed file uploaded again) or on this task's own retries."""
     log: dict[str, Any] = {
         "upload_id": upload_id,
         "task_id": self.request.id,
@@ -58,7 +59,7 @@ def ingest_upload(self: Task, upload_id: str) -> str:
     }
     try:
         # A retry follows a transient failure the core recorded as `failed`: take it again.
-        upload = run_upload(upload_id, retry_failed=self.request.retries > 0)
+        upload = run_upload(upload_id, retry_failed=retry_failed or self.request.retries > 0)
     except UploadNotFound:
         logger.warning("no such upload, task dropped", extra=log)
         return "missing"

@@ -97,15 +97,20 @@ def celery_client() -> Celery:
     return client
 
 
-def enqueue_ingest(upload_id: uuid.UUID | str) -> None:
-    """Queue the ingestion of a registered upload. Raises BrokerUnavailable, quickly (one
-    short connection attempt, no retries), when Redis cannot be reached."""
+def enqueue_ingest(upload_id: uuid.UUID | str, *, retry_failed: bool = False) -> None:
+    """Queue the ingestion of a registered upload (retry_failed: run it again if it failed,
+    as for a failed file uploaded again). Raises BrokerUnavailable, quickly (one short
+    connection attempt, no retries), when Redis cannot be reached."""
     from kombu.exceptions import OperationalError as KombuOperationalError
 
     settings = get_settings()
     try:
         celery_client().send_task(
-            INGEST_TASK, args=[str(upload_id)], queue=settings.celery_queue, retry=False
+            INGEST_TASK,
+            args=[str(upload_id)],
+            kwargs={"retry_failed": True} if retry_failed else {},
+            queue=settings.celery_queue,
+            retry=False,
         )
     except (KombuOperationalError, OSError) as e:
         logger.warning(
