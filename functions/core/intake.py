@@ -41,7 +41,8 @@ CSV_CONTENT_TYPES = frozenset(
 )
 # Types that say nothing about the content: the file name decides.
 GENERIC_CONTENT_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
-HEADER_PEEK_BYTES = 1024 * 1024  # a header row longer than this cannot be a movie header
+HEADER_PEEK_BYTES = 1024 * 1024  # read no further looking for the end of the header row
+MAX_HEADER_CHARS = 64 * 1024  # a movie header is a few hundred characters
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries and part headers around the file
 MAX_FILENAME_CHARS = 255
 
@@ -134,7 +135,7 @@ def read_header(chunks: Iterator[bytes], filename: str | None) -> tuple[bytes, C
             break
     if not buffer.strip():
         raise EmptyFile(filename)
-    header_text = text if end is None else text[:end]
+    header_text = (text if end is None else text[:end])[:MAX_HEADER_CHARS]
     record = next(csv.reader([header_text.strip("\r\n")], strict=False), [])
     return bytes(buffer), read_layout(record)  # raises InvalidCsvHeader
 
