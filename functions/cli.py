@@ -10,6 +10,7 @@ import logging
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from functions.core.config import get_settings
 from functions.core.db import connect, database_url
@@ -237,6 +238,35 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local(name: str) -> Any:
+    """A module of the repository's local/ folder (local emulation; not part of the package)."""
+    import importlib
+
+    repo = str(Path(__file__).resolve().parents[1])
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+    return importlib.import_module(f"local.{name}")
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    return int(
+        _local("runner").up(
+            host=args.host, port=args.port, emulator_name=args.emulator, emulator_port=args.s3_port
+        )
+    )
+
+
+def cmd_local_drop(args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        print(f"moviedb local drop: no such file: {args.file}", file=sys.stderr)
+        return 2
+    return int(_local("runner").drop(args.file, wait=not args.no_wait))
+
+
+def cmd_local_poll(args: argparse.Namespace) -> int:
+    return int(_local("poller").main([]))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="moviedb",
@@ -319,6 +349,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", action="store_true", help="describe the broker and workers")
     p.add_argument("--json", action="store_true", help="with --status: print JSON")
     p.set_defaults(run=cmd_worker)
+
+    p = commands.add_parser(
+        "local",
+        help="the S3 drop-in flow on this machine (emulated S3 and SQS)",
+        description="Run the S3 drop-in flow locally: an S3/SQS emulator (moto's server, or "
+        "LocalStack), the bucket notification, the poller that hands S3 events to the ingest "
+        "function, and the API.",
+    )
+    local = p.add_subparsers(dest="local_command", required=True, metavar="LOCAL_COMMAND")
+    q = local.add_parser(
+        "up",
+        help="start the emulator, the poller and the API; Ctrl-C stops them",
+        description="Start the S3/SQS emulator, create the bucket, queue, dead-letter queue and "
+        "notification (infra/s3_resources.py), then the poller and the API (embedded "
+        "PostgreSQL unless DATABASE_URL is set). Ctrl-C stops all it started.",
+    )
+    q.add_argument("--host", default="127.0.0.1", help="API interface (127.0.0.1)")
+    q.add_argument("--port", type=int, default=8000, help="API port (8000)")
+    q.add_argument(
+        "--emulator",
+        choices=("moto", "localstack"),
+        default="moto",
+        help="moto's server (default, light) or LocalStack (installed by `make localstack`)",
+    )
+    q.add_argument("--s3-port", type=int, help="emulator port (default: a free port)")
+    q.set_defaults(run=cmd_local_up)
+    q = local.add_parser(
+        "drop",
+        help="put FILE in the running bucket's incoming prefix and wait for its ingestion",
+    )
+    q.add_argument("file", type=Path, metavar="FILE", help="CSV file to drop")
+    q.add_argument("--no-wait", action="store_true", help="do not wait for the outcome")
+    q.set_defaults(run=cmd_local_drop)
+    q = local.add_parser(
+        "poll",
+        help="long-poll the ingest queue and hand each S3 event to functions/ingest.py",
+    )
+    q.set_defaults(run=cmd_local_poll)
     return parser
 
 

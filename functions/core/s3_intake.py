@@ -232,6 +232,20 @@ def _params(obj: S3Object, **extra: Any) -> dict[str, Any]:
     }
 
 
+def find_s3_upload(
+    conn: psycopg.Connection,
+    *,
+    bucket: str,
+    key: str,
+    etag: str,
+    version_id: str | None = None,
+) -> Upload | None:
+    """The upload of one S3 object (version), if its event has been seen."""
+    obj = S3Object(bucket=bucket, key=key, etag=etag, version_id=version_id)
+    with conn.cursor(row_factory=class_row(Upload)) as cur:
+        return cur.execute(_FIND_OBJECT, _params(obj)).fetchone()
+
+
 @dataclass
 class S3Registration:
     upload: Upload
