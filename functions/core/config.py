@@ -110,45 +110,6 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MOVIEDB_API_KEY_SSM_PARAMETER", "api_key_ssm_parameter"),
         description="Name of an SSM parameter holding MOVIEDB_API_KEY (as above).",
     )
-    s3_public_endpoint_url: str | None = Field(
-        default=None,
-        description="Endpoint that presigned URLs point at, when clients reach S3 by another "
-        "address than the service (docker-compose: the host's port of LocalStack). "
-        "Unset: AWS_ENDPOINT_URL.",
-    )
-    s3_presign_expires_seconds: int = Field(
-        default=3600, gt=0, le=7 * 24 * 3600, description="Lifetime of a presigned upload."
-    )
-    sqs_queue_name: str = Field(
-        default="moviedb-ingest", description="Queue the bucket notifies of new objects."
-    )
-    sqs_queue_url: str | None = Field(
-        default=None, description="The ingest queue's URL. Unset: looked up by SQS_QUEUE_NAME."
-    )
-    sqs_dlq_name: str = "moviedb-ingest-dlq"
-    sqs_max_receive_count: int = Field(
-        default=3, ge=1, description="Deliveries of an event before it is dead-lettered."
-    )
-    sqs_visibility_timeout: int = Field(
-        default=90,
-        ge=1,
-        description="Seconds a received event stays hidden; the local poller extends it while "
-        "the ingestion runs. Longer than MOVIEDB_UPLOAD_LEASE_SECONDS, so that a redelivery "
-        "after a crash finds the dead worker's lease expired.",
-    )
-    sqs_wait_seconds: int = Field(
-        default=20, ge=0, le=20, description="Long-poll wait of the local poller."
-    )
-    database_url_ssm_parameter: str | None = Field(
-        default=None,
-        description="Name of an SSM parameter (SecureString) holding DATABASE_URL, read once at "
-        "start when DATABASE_URL is unset (AWS Lambda; see functions/core/parameters.py).",
-    )
-    api_key_ssm_parameter: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("MOVIEDB_API_KEY_SSM_PARAMETER", "api_key_ssm_parameter"),
-        description="Name of an SSM parameter holding MOVIEDB_API_KEY (as above).",
-    )
     aws_endpoint_url: str | None = None
     aws_region: str = Field(
         default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
