@@ -19,7 +19,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from functions.core.intake import (
-    CeleryUnavailable,
     accept_multipart,
     ingest_accepted,
     queue_or_discard,
@@ -29,10 +28,13 @@ from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handl
 router = APIRouter(tags=["Uploads"])
 
 
-def celery_enqueue() -> Callable[[uuid.UUID], None]:
-    """The Celery door. Wired by the Celery issue: `return functions.core.queue.enqueue_ingest`
-    (which raises BrokerUnavailable when Redis is down; the upload is then discarded)."""
-    raise CeleryUnavailable()
+def celery_enqueue() -> Callable[..., None]:
+    """The Celery door: the task is sent by name (functions/core/queue.py), the worker's code
+    is not imported here. It raises BrokerUnavailable when Redis is down; the new upload is
+    then discarded (record and stored file) and the answer is 503."""
+    from functions.core.queue import enqueue_ingest
+
+    return enqueue_ingest
 
 
 class UploadAccepted(BaseModel):
@@ -133,7 +135,8 @@ async def upload_csv(
     upload = acceptance.upload
     if acceptance.needs_processing:
         if enqueue is not None:
-            await anyio.to_thread.run_sync(queue_or_discard, acceptance, enqueue)
+            send = partial(enqueue, retry_failed=acceptance.retry)
+            await anyio.to_thread.run_sync(queue_or_discard, acceptance, send)
         else:
             background_tasks.add_task(ingest_accepted, upload.id, retry_failed=acceptance.retry)
     status_url = api_url(request, f"/uploads/{upload.id}")

@@ -7,6 +7,7 @@ Redis is the broker only. No result backend: an upload's state lives in PostgreS
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -87,13 +88,18 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=1)
 def celery_client() -> Celery:
-    """A Celery app used only to send tasks and ask the broker: built once, lazily."""
+    """A Celery app used only to send tasks and ask the broker: built lazily, once for the
+    settings in force (a client and its connection pool are reused across requests)."""
+    return _celery_client(json.dumps(celery_config(get_settings()), sort_keys=True))
+
+
+@lru_cache(maxsize=4)
+def _celery_client(config: str) -> Celery:
     from celery import Celery
 
     client = Celery("moviedb-client", set_as_current=False)
-    client.conf.update(celery_config(get_settings()))
+    client.conf.update(json.loads(config))
     return client
 
 

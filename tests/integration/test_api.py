@@ -312,12 +312,14 @@ def test_truncated_upload_is_400_with_nothing_left_behind(
     assert_nothing_left(api_env, database_url)
 
 
-def test_use_celery_true_is_a_clear_503_until_the_worker_is_wired(
-    client: TestClient, api_env: Path, database_url: str
+def test_use_celery_true_with_the_broker_down_is_503_and_keeps_nothing(
+    client: TestClient, api_env: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    reset_caches()
     response = post_csv(client, csv_bytes(row("A")), url="/api/v1/upload/?use_celery=true")
-    error = assert_error(response, 503, "celery_unavailable")
-    assert "use_celery=false" in error["message"]
+    error = assert_error(response, 503, "broker_unavailable")
+    assert "127.0.0.1:1" in error["message"]
     assert_nothing_left(api_env, database_url)
 
 
