@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from mangum import Mangum
 
-from functions import ping, presigned, upload, uploads
+from functions import movies, ping, presigned, upload, uploads
 from functions.web import create_app
 
-app = create_app(ping.router, upload.router, uploads.router, presigned.router)
+app = create_app(ping.router, upload.router, uploads.router, presigned.router, movies.router)
 handler = Mangum(app, lifespan="off")
