@@ -170,4 +170,9 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    if settings.database_url_ssm_parameter or settings.api_key_ssm_parameter:
+        from functions.core.parameters import resolve_ssm_parameters
+
+        settings = resolve_ssm_parameters(settings)
+    return settings

@@ -1,0 +1,19 @@
+"""Lambda entry point that applies the schema migrations (infra/migrations, packaged with the
+code). It has no trigger: `make deploy` invokes it once after every deployment, as
+`moviedb migrate` (the `migrate` service) does in docker-compose."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from functions.core.db import database_url
+from functions.core.migrations import migrate
+
+logger = logging.getLogger(__name__)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, list[str]]:
+    applied = migrate(database_url())
+    logger.info("migrations applied by Lambda", extra={"applied": applied})
+    return {"applied": applied}
