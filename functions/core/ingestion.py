@@ -16,7 +16,9 @@ from __future__ import annotations
 import io
 import logging
 import os
+import queue
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -43,7 +45,7 @@ from functions.core.uploads import Upload, claim_upload, get_upload, mark_failed
 
 logger = logging.getLogger(__name__)
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 20_000
 HEARTBEAT_SECONDS = 2.0
 # One ingestion publishes at a time: concurrent merges of overlapping files could deadlock.
 INGEST_LOCK_KEY = 0x6D6F7669  # "movi"
@@ -196,12 +198,61 @@ _COMPLETE = """
 # --- the pipeline ------------------------------------------------------------------------------
 
 
-def _chunks(
-    records: Iterator[StagingRow | Rejection], size: int
-) -> Iterator[tuple[list[StagingRow], list[Rejection]]]:
+Chunk = tuple[list[StagingRow], list[Rejection]]
+
+
+def _chunks(records: Iterator[StagingRow | Rejection], size: int) -> Iterator[Chunk]:
     while batch := list(islice(records, size)):
         rows = [r for r in batch if type(r) is list]
         yield rows, [r for r in batch if type(r) is Rejection] if len(rows) < len(batch) else []
+
+
+class _ReadAhead:
+    """Parses the next chunks in a thread while the database merges the current one.
+
+    Parsing is Python work; merging is PostgreSQL's. Overlapping them keeps both cores busy.
+    At most `depth` parsed chunks wait in memory.
+    """
+
+    _DONE = object()
+
+    def __init__(self, chunks: Iterator[Chunk], depth: int = 2) -> None:
+        self._chunks = chunks
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="csv-read-ahead", daemon=True)
+
+    def _produce(self) -> None:
+        try:
+            for chunk in self._chunks:
+                if not self._put(chunk):
+                    return
+            self._put(self._DONE)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            self._put(e)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __enter__(self) -> Iterator[Chunk]:
+        self._thread.start()
+        return self._consume()
+
+    def _consume(self) -> Iterator[Chunk]:
+        while (item := self._queue.get()) is not self._DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _merge_chunk(cur: psycopg.Cursor, upload_id: uuid.UUID, rows: list[StagingRow]) -> Counts:
@@ -277,14 +328,15 @@ def _load(
     with conn.transaction(), conn.cursor() as cur:
         _wait_for_ingest_lock(cur, heartbeat)
         cur.execute(_STAGING_DDL)
-        for rows, rejections in _chunks(movie_csv.rows(), CHUNK_ROWS):
-            counts.add(_merge_chunk(cur, upload.id, rows))
-            if rejections:
-                _save_rejections(heartbeat.conn, upload.id, rejections)
-                counts.add(Counts(received=len(rejections), rejected=len(rejections)))
-            heartbeat.beat(counts.received, reader.bytes_read)
-            if on_progress:
-                on_progress(Progress(counts.received, reader.bytes_read, counts))
+        with _ReadAhead(_chunks(movie_csv.rows(), CHUNK_ROWS)) as chunks:
+            for rows, rejections in chunks:
+                counts.add(_merge_chunk(cur, upload.id, rows))
+                if rejections:
+                    _save_rejections(heartbeat.conn, upload.id, rejections)
+                    counts.add(Counts(received=len(rejections), rejected=len(rejections)))
+                heartbeat.beat(counts.received, reader.bytes_read)
+                if on_progress:
+                    on_progress(Progress(counts.received, reader.bytes_read, counts))
         assert counts.consistent, counts
         if max_error_rate is not None and counts.rejected > max_error_rate * counts.received:
             raise TooManyRejectedRows(counts.rejected, counts.received, max_error_rate)

@@ -17,6 +17,7 @@ import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any, BinaryIO
 
 from functions.core.errors import InvalidCsvHeader
@@ -64,7 +65,13 @@ class RowError(Exception):
 # --- field validators: value as read (may be empty) -> PostgreSQL text or None ---------------
 
 
-def whole_number(value: str, column: str, *, maximum: int = INT8_MAX) -> str | None:
+# Values repeat a lot in real files (ids, runtimes, dates, money, language lists): the field
+# validators are memoised, which roughly halves the cost of a row. Errors are not cached.
+_memo = lru_cache(maxsize=8192)
+
+
+@_memo
+def whole_number(value: str, column: str, maximum: int = INT8_MAX) -> str | None:
     """A non-negative integer, also when written as a float (`5415.0`)."""
     if not value:
         return None
@@ -87,6 +94,7 @@ def whole_number(value: str, column: str, *, maximum: int = INT8_MAX) -> str | N
     return digits
 
 
+@_memo
 def money(value: str, column: str) -> str | None:
     """An amount in whole currency units; 0 means unknown in the source data."""
     amount = whole_number(value, column)
@@ -95,6 +103,7 @@ def money(value: str, column: str) -> str | None:
     return amount
 
 
+@_memo
 def rating(value: str) -> float | None:
     if not value:
         return None
@@ -107,6 +116,7 @@ def rating(value: str) -> float | None:
     return number
 
 
+@_memo
 def release_date(value: str) -> str | None:
     if not value:
         return None
@@ -141,6 +151,12 @@ def parse_languages(value: str) -> list[str]:
     if not isinstance(parsed, list | tuple) or not all(isinstance(n, str) for n in parsed):
         raise RowError("languages", f"not a list of names: {value[:80]!r}")
     return [name.strip() for name in parsed if name.strip()]
+
+
+@_memo
+def languages_array(value: str) -> str:
+    """The `languages` field as a PostgreSQL text[] literal."""
+    return pg_text_array(parse_languages(value))
 
 
 def pg_text_array(names: Sequence[str]) -> str:
@@ -206,7 +222,7 @@ def make_normaliser(layout: CsvLayout) -> Callable[[list[str]], list[object]]:
         language = fields[i_language].strip().lower() or None
         if language is not None and not (len(language) <= 3 and language.isalpha()):
             raise RowError("original_language", f"not a language code: {language[:20]!r}")
-        votes = whole_number(fields[i_votes], "vote_count", maximum=INT4_MAX)
+        votes = whole_number(fields[i_votes], "vote_count", INT4_MAX)
         average = rating(fields[i_rating])
         if average == 0.0 and votes in (None, "0"):
             average = None  # 0.0 with no votes: unrated, not rated zero
@@ -218,14 +234,14 @@ def make_normaliser(layout: CsvLayout) -> Callable[[list[str]], list[object]]:
             release_date(fields[i_date].strip()),
             money(fields[i_budget], "budget"),
             money(fields[i_revenue], "revenue"),
-            whole_number(fields[i_runtime], "runtime", maximum=INT4_MAX),
+            whole_number(fields[i_runtime], "runtime", INT4_MAX),
             fields[i_status].strip() or None,
             average,
             votes,
             whole_number(fields[i_company], "production_company_id"),
             whole_number(fields[i_genre], "genre_id"),
             fields[i_homepage].strip() or None,
-            pg_text_array(parse_languages(fields[i_languages].strip())),
+            languages_array(fields[i_languages].strip()),
         ]
 
     return normalise

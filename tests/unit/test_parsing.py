@@ -241,4 +241,4 @@ def test_number_and_date_helpers() -> None:
     assert rating("") is None
     assert release_date("") is None
     with pytest.raises(RowError, match="too large"):
-        whole_number("3000000000", "runtime", maximum=2**31 - 1)
+        whole_number("3000000000", "runtime", 2**31 - 1)
