@@ -28,7 +28,7 @@ lint: setup
 	$(BIN)/mypy
 
 bench-ingest: setup  ## 1M rows through the pipeline vs raw COPY (bench/ingest.py --help)
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
