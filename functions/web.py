@@ -208,7 +208,8 @@ ApiKeyRequired = Depends(require_api_key)
 
 def _openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document, with FastAPI's default 422 body replaced by the one error shape
-    (so a router that forgets to declare its 422 is still documented truthfully)."""
+    (so a router that forgets to declare its 422 is still documented truthfully), and the 400
+    for an unreadable body documented wherever there is a body."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
@@ -221,7 +222,14 @@ def _openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
     ref = "#/components/schemas/ErrorResponse"
     for path in schema.get("paths", {}).values():
         for operation in path.values():
-            answer = operation.get("responses", {}).get("422")
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation and "400" not in responses:
+                # A body that cannot be read at all (not JSON, bad encoding) is a 400.
+                responses["400"] = {
+                    "description": "The request body cannot be read.",
+                    "content": {"application/json": {"schema": {"$ref": ref}}},
+                }
+            answer = responses.get("422")
             if answer is None:
                 continue
             content = answer.get("content", {}).get("application/json", {})
