@@ -445,7 +445,9 @@ def _where(conditions: Sequence[sql.Composable]) -> sql.Composable:
 def order_by(sort_by: str, sort_order: str) -> sql.Composable:
     """`<column> <dir> NULLS LAST, id <dir>`: the order every index in 0002 is built for."""
     direction = sql.SQL("DESC" if sort_order == "desc" else "ASC")
-    if sort_by == "id" or not SORT_COLUMNS[sort_by][1]:
+    if sort_by == "id":
+        return sql.SQL("m.id {}").format(direction)
+    if not SORT_COLUMNS[sort_by][1]:
         # NOT NULL: a plain order, so a backward scan of the ascending index serves DESC
         return sql.SQL("{} {}, m.id {}").format(sql.Identifier("m", sort_by), direction, direction)
     return sql.SQL("{} {} NULLS LAST, m.id {}").format(
