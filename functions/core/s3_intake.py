@@ -344,8 +344,8 @@ def safe_filename(filename: str) -> str:
     `.`, `-`, `_` and spaces kept, the rest replaced, ending in `.csv` (the bucket notifies of
     `.csv` objects only). Raises InvalidFilename when nothing usable is left."""
     name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"[^\w.\- ]", "_", name)
-    name = re.sub(r"\s+", " ", name).strip(" ._-")
+    name = re.sub(r"\s+", " ", name)
+    name = re.sub(r"[^\w.\- ]", "_", name).strip(" ._-")
     stem = name[:-4] if name.lower().endswith(".csv") else name
     stem = stem.rstrip(" .")[: MAX_FILENAME_CHARS - 4].rstrip(" .")
     if not stem.strip("_"):
