@@ -1,0 +1,92 @@
+"""The workers' sweep on the real PostgreSQL: which stalled uploads it sends again, and only once."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+
+from functions.core.takeover import sweep, upload_backlog
+
+LEASE = 60
+REQUEUE = 300
+
+
+def _upload(conn: psycopg.Connection, status: str, **columns: object) -> uuid.UUID:
+    """An upload row in a given state; columns are SQL expressions (e.g. "now() - '2 min'")."""
+    sets = ", ".join(f"{name} = {value}" for name, value in columns.items())
+    upload_id = conn.execute(
+        "INSERT INTO uploads (filename, source, status) VALUES ('f.csv', 'api', %s) RETURNING id",
+        (status,),
+    ).fetchone()[0]  # type: ignore[index]
+    if sets:
+        conn.execute(f"UPDATE uploads SET {sets} WHERE id = %s", (upload_id,))
+    return upload_id
+
+
+def _sweep(conn: psycopg.Connection) -> list[uuid.UUID]:
+    sent: list[uuid.UUID] = []
+    sweep(conn, sent.append, lease_seconds=LEASE, requeue_seconds=REQUEUE, resend_seconds=2)
+    return sent
+
+
+def test_a_processing_upload_whose_lease_expired_is_sent_again_once(
+    conn: psycopg.Connection,
+) -> None:
+    stalled = _upload(
+        conn,
+        "processing",
+        lease_owner="'another-host:4242'",
+        lease_expires_at="now() - interval '5 seconds'",
+        updated_at="now() - interval '65 seconds'",
+    )
+
+    assert _sweep(conn) == [stalled]
+    assert _sweep(conn) == []  # marked as sent: not again before another lease period
+
+
+def test_a_live_lease_or_a_fresh_pending_upload_is_left_alone(conn: psycopg.Connection) -> None:
+    _upload(
+        conn,
+        "processing",
+        lease_owner="'another-host:4242'",
+        lease_expires_at="now() + interval '30 seconds'",
+        updated_at="now() - interval '2 seconds'",
+    )
+    _upload(conn, "pending")
+    _upload(conn, "completed", updated_at="now() - interval '1 day'")
+    _upload(conn, "failed", updated_at="now() - interval '1 day'")
+
+    assert _sweep(conn) == []
+    assert upload_backlog(conn) == {"pending": 1, "processing": 1, "lease_expired": 0}
+
+
+def test_a_pending_upload_never_picked_up_is_sent_again(conn: psycopg.Connection) -> None:
+    forgotten = _upload(conn, "pending", updated_at="now() - interval '10 minutes'")
+
+    assert _sweep(conn) == [forgotten]
+    assert _sweep(conn) == []
+
+
+def test_an_upload_held_by_a_dead_process_of_this_host_is_sent_at_once(
+    conn: psycopg.Connection,
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    orphan = _upload(
+        conn,
+        "processing",
+        lease_owner=f"'{socket.gethostname()}:{gone}'",
+        lease_expires_at="now() + interval '50 seconds'",  # the lease itself still runs
+        updated_at="now() - interval '3 seconds'",
+    )
+
+    assert _sweep(conn) == [orphan]
