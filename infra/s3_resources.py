@@ -111,8 +111,12 @@ def _queue_policy(queue_arn: str, bucket: str) -> str:
     )
 
 
-def ensure_resources(config: ResourceConfig) -> Resources:
-    session = boto3.session.Session(region_name=config.region)
+def ensure_resources(
+    config: ResourceConfig, session: boto3.session.Session | None = None
+) -> Resources:
+    """Create what is missing, bring the rest to `config`; `session` carries the credentials
+    (default: the usual boto3 chain)."""
+    session = session or boto3.session.Session(region_name=config.region)
     s3 = session.client("s3", endpoint_url=config.endpoint_url)
     sqs = session.client("sqs", endpoint_url=config.endpoint_url)
 
