@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test lint bench-ingest clean
+.PHONY: setup run test lint bench-ingest clean localstack
 
 $(BIN)/moviedb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: setup  ## lint, then every test (unit, integration, end to end) on real se
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+localstack: setup  ## LocalStack on the host (Python 3.13 venv) for `moviedb local up --emulator localstack` and the S3 tests
+	bash local/install-localstack.sh
 
 lint: setup
 	$(BIN)/ruff check .
