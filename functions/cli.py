@@ -230,7 +230,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             f"--concurrency={concurrency}",
             f"--queues={args.queues or settings.celery_queue}",
             f"--loglevel={args.loglevel}",
-            f"--hostname=moviedb.{os.getpid()}@%h",
+            f"--hostname={args.hostname}",
             "--without-mingle",
             "--without-gossip",
         ]
@@ -345,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=str.upper,
         metavar="L",
         help="DEBUG, INFO (default), WARNING or ERROR; logs are JSON lines on stderr",
+    )
+    p.add_argument(
+        "--hostname",
+        default="celery@%h",
+        metavar="NAME",
+        help="node name (default: celery@%%h, %%h the host name); give each worker on one "
+        "host its own, e.g. worker2@%%h",
     )
     p.add_argument("--status", action="store_true", help="describe the broker and workers")
     p.add_argument("--json", action="store_true", help="with --status: print JSON")

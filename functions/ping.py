@@ -1,4 +1,5 @@
-"""GET /ping (as the seed answers it) and GET /health (database reachable, schema current)."""
+"""GET /ping (as the seed answers it) and GET /health (database reachable, schema current;
+the Celery broker reported)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from functions.core.health import check_health
+from functions.core.queue import broker_status
 from functions.web import error_responses, lambda_handler
 
 router = APIRouter(tags=["Health"])
@@ -18,6 +20,12 @@ class HealthResponse(BaseModel):
     database: str = Field(examples=["ok"], description="`ok` when a query succeeded.")
     pending_migrations: list[str] = Field(
         examples=[[]], description="Schema migrations not applied yet (always empty here)."
+    )
+    broker: str = Field(
+        examples=["ok"],
+        description="The Celery broker (Redis): `ok` or `unreachable`. Only "
+        "`use_celery=true` needs it, so an unreachable broker does not make the service "
+        "unhealthy (such uploads answer 503 meanwhile); `moviedb worker --status` tells more.",
     )
 
 
@@ -40,8 +48,12 @@ def health() -> HealthResponse:
     """200 when the database answers and every schema migration is applied; 503 otherwise,
     with the reason in the error's `details.health`."""
     report = check_health()
+    broker = "ok" if broker_status().reachable else "unreachable"
     return HealthResponse(
-        status="ok", database=report.database, pending_migrations=report.pending_migrations
+        status="ok",
+        database=report.database,
+        pending_migrations=report.pending_migrations,
+        broker=broker,
     )
 
 

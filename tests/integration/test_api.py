@@ -51,7 +51,22 @@ def test_health_is_ok_when_the_database_answers_and_the_schema_is_current(
 ) -> None:
     response = client.get("/api/v1/health")
     assert response.status_code == 200, response.text
-    assert response.json() == {"status": "ok", "database": "ok", "pending_migrations": []}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "pending_migrations": [],
+        "broker": "ok",  # Redis runs wherever the tests do
+    }
+
+
+def test_health_reports_an_unreachable_broker_without_failing(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    reset_caches()
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200, response.text
+    assert response.json()["broker"] == "unreachable"
 
 
 def test_health_is_503_when_a_migration_is_pending(
