@@ -9,6 +9,7 @@ are named by a fresh uuid.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
@@ -179,16 +180,101 @@ def _s3_location(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _dropped_connection_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        IncompleteReadError,
+        ReadTimeoutError,
+        ResponseStreamingError,
+    )
+    from urllib3.exceptions import ProtocolError
+    from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
+
+    return (
+        IncompleteReadError,
+        ResponseStreamingError,
+        ReadTimeoutError,
+        ConnectionClosedError,
+        ProtocolError,
+        Urllib3ReadTimeout,
+    )
+
+
+class S3ObjectReader(io.RawIOBase):
+    """An S3 object's body, streamed, that survives a dropped connection.
+
+    The ingestion reads as slowly as it loads, so one GET can stay open for minutes; a server or
+    network that drops it mid-way (LocalStack does, on large objects read slowly) would fail the
+    upload. On such an error the reader asks again for the rest (`Range: bytes=<read so far>-`),
+    pinned to the first answer's ETag (`If-Match`): an object replaced meanwhile fails the read
+    rather than mixing two versions.
+    """
+
+    MAX_RESUMES = 10
+
+    def __init__(self, client: Any, bucket: str, key: str) -> None:
+        self._client, self._bucket, self._key = client, bucket, key
+        answer = client.get_object(Bucket=bucket, Key=key)
+        self.etag: str = answer["ETag"]
+        self.size: int = answer["ContentLength"]
+        self._body = answer["Body"]
+        self._position = 0
+        self.resumes = 0
+        self._errors = _dropped_connection_errors()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while True:
+            try:
+                data = self._body.read(len(buffer))
+            except self._errors as e:
+                self._resume(e)
+                continue
+            if not data and self._position < self.size:  # ended early without saying so
+                self._resume(None)
+                continue
+            n = len(data)
+            buffer[:n] = data
+            self._position += n
+            return n
+
+    def _resume(self, error: BaseException | None) -> None:
+        self.resumes += 1
+        if self.resumes > self.MAX_RESUMES:
+            if error is not None:
+                raise error
+            raise ConnectionError(f"s3://{self._bucket}/{self._key}: body ended early")
+        logger.warning(
+            "s3 read interrupted, resuming",
+            extra={
+                "key": self._key,
+                "position": self._position,
+                "size": self.size,
+                "error": f"{type(error).__name__}: {error}" if error else "early end",
+            },
+        )
+        self._body.close()
+        self._body = self._client.get_object(
+            Bucket=self._bucket,
+            Key=self._key,
+            Range=f"bytes={self._position}-",
+            IfMatch=self.etag,
+        )["Body"]
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
 @contextmanager
 def open_stored(uri: str) -> Iterator[BinaryIO]:
     """Open a stored file for streaming reads (never downloaded whole)."""
     if uri.startswith("s3://"):
         bucket, key = _s3_location(uri)
-        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
-        try:
-            yield body
-        finally:
-            body.close()
+        with S3ObjectReader(s3_client(), bucket, key) as body:
+            yield body  # type: ignore[misc]
     else:
         with _local_path(uri).open("rb") as f:
             yield f
