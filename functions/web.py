@@ -37,7 +37,7 @@ from functions.core.auth import (
 )
 from functions.core.errors import InvalidCsvHeader, MovieDbError, UploadNotFound
 from functions.core.health import ServiceUnhealthy
-from functions.core.intake import CeleryUnavailable, EmptyFile, NotCsv
+from functions.core.intake import EmptyFile, NotCsv
 from functions.core.multipart import MalformedMultipart, MissingFileField, NotMultipart
 from functions.core.queue import BrokerUnavailable
 from functions.core.s3_intake import S3NotConfigured
@@ -103,7 +103,6 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     NotCsv: (415, "not_csv"),
     UploadTooLarge: (413, "upload_too_large"),
     ServiceUnhealthy: (503, "unhealthy"),
-    CeleryUnavailable: (503, "celery_unavailable"),
     BrokerUnavailable: (503, "broker_unavailable"),
     S3NotConfigured: (503, "s3_not_configured"),
     ClientDisconnect: (400, "incomplete_request"),

@@ -68,17 +68,6 @@ class EmptyFile(MovieDbError):
 
 
 @dataclass
-class CeleryUnavailable(MovieDbError):
-    """`use_celery=true` on a server whose Celery door is not wired."""
-
-    def __str__(self) -> str:
-        return (
-            "processing with Celery (use_celery=true) is not available on this server; "
-            "send use_celery=false to have the file processed by a background task"
-        )
-
-
-@dataclass
 class Acceptance:
     upload: Upload
     created: bool  # False: the same content was uploaded before, as `upload`
