@@ -112,6 +112,12 @@ def up(*, host: str, port: int, emulator_name: str, emulator_port: int | None) -
     bucket = settings.s3_bucket or DEFAULT_BUCKET
     children: list[subprocess.Popen[bytes]] = []
     emulator: Emulator | None = None
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped like Ctrl-C: everything it started
+    signal.signal(signal.SIGINT, _interrupt)  # even when started with SIGINT ignored (`&`)
     try:
         print(f"starting {emulator_name} ...", flush=True)
         log = settings.data_dir / f"{emulator_name}.log"
