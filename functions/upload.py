@@ -46,6 +46,20 @@ class UploadAccepted(BaseModel):
         "earlier upload, and nothing new is done (a failed one is run again)."
     )
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "upload_id": "3f0b6a52-9c1d-4e57-8a0e-5b6c7d8e9f10",
+                    "status": "pending",
+                    "status_url": "http://127.0.0.1:8000/api/v1/uploads/"
+                    "3f0b6a52-9c1d-4e57-8a0e-5b6c7d8e9f10",
+                    "duplicate": False,
+                }
+            ]
+        }
+    }
+
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {

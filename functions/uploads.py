@@ -58,6 +58,41 @@ class UploadStatus(BaseModel):
     status_url: str
     rejects_url: str = Field(description="The rejected rows as CSV.")
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "upload_id": "3f0b6a52-9c1d-4e57-8a0e-5b6c7d8e9f10",
+                    "filename": "movies.csv",
+                    "source": "api",
+                    "status": "completed",
+                    "size_bytes": 4493,
+                    "content_sha256": "ed281c294549011341f0d724943df2f0"
+                    "8207559463b452474d0e41c92d99f870",
+                    "progress": {"rows_read": 10, "bytes_read": 4493, "fraction": 1.0},
+                    "counts": {
+                        "received": 10,
+                        "inserted": 9,
+                        "updated": 0,
+                        "unchanged": 0,
+                        "rejected": 1,
+                    },
+                    "ignored_columns": [],
+                    "error": None,
+                    "attempts": 1,
+                    "created_at": "2026-11-30T11:04:21.352627Z",
+                    "started_at": "2026-11-30T11:04:21.367785Z",
+                    "finished_at": "2026-11-30T11:04:21.385974Z",
+                    "updated_at": "2026-11-30T11:04:21.385974Z",
+                    "status_url": "http://127.0.0.1:8000/api/v1/uploads/"
+                    "3f0b6a52-9c1d-4e57-8a0e-5b6c7d8e9f10",
+                    "rejects_url": "http://127.0.0.1:8000/api/v1/uploads/"
+                    "3f0b6a52-9c1d-4e57-8a0e-5b6c7d8e9f10/rejects",
+                }
+            ]
+        }
+    }
+
 
 class UploadList(BaseModel):
     items: list[UploadStatus]
