@@ -51,4 +51,4 @@ VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=5 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v1/ping', timeout=4)"]
-CMD ["uvicorn", "functions.api:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]
+CMD ["moviedb", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,12 +1,12 @@
 """Import time of each Lambda handler from the packaged artifact (`make bench-lambda-import`).
 
 Unzips the artifact `osls package` built, makes a virtualenv with nothing installed, and imports
-each handler module with `python -I -X importtime`, the artifact the only thing on sys.path.
-Two figures per handler, median of --runs:
-  cold: no bytecode (-B, a fresh copy each run), as on a Lambda cold start: /var/task is
-        read-only and the artifact ships no .pyc, so every module is compiled on import;
-  warm: bytecode already compiled (what a second import in a writable copy costs).
-Prints figures only; nothing is asserted (timings depend on the machine and its load).
+each handler module with `python -I -B`, the artifact the only thing on sys.path, from a fresh
+copy each run and writing no bytecode, as on a Lambda cold start (/var/task is read-only):
+  as shipped:  with the .pyc files infra/serverless/compile-bytecode adds to the artifact;
+  no bytecode: the same copy with every __pycache__ removed (every module compiled on import).
+Figures are medians of --runs: wall time of the import (`-X importtime`, cumulative) and the
+CPU time the import took (less sensitive to other load on the machine). Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -31,61 +31,76 @@ HANDLERS = [
     "functions.ingest",
     "functions.migrate",
 ]
+CODE = (
+    "import sys, time; sys.path.insert(0, {path!r}); t = time.process_time(); "
+    "import {module}; sys.stderr.write(f'cpu {{time.process_time() - t}}\\n')"
+)
 
 
-def import_seconds(python: Path, path: Path, module: str, *, no_bytecode: bool) -> float:
-    flags = ["-I", "-X", "importtime"] + (["-B"] if no_bytecode else [])
-    code = f"import sys; sys.path.insert(0, {str(path)!r}); import {module}"
+def measure(python: Path, path: Path, module: str) -> tuple[float, float]:
+    """(wall, cpu) seconds of importing `module` from `path` in a fresh interpreter."""
     result = subprocess.run(
-        [str(python), *flags, "-c", code],
+        [
+            str(python),
+            "-I",
+            "-B",
+            "-X",
+            "importtime",
+            "-c",
+            CODE.format(path=str(path), module=module),
+        ],
         capture_output=True,
         text=True,
         check=True,
         env={"PATH": "/usr/bin:/bin"},
     )
-    pattern = re.compile(rf"\|\s*(\d+)\s*\|\s*{re.escape(module)}$", re.M)
-    match = pattern.search(result.stderr)
-    assert match, result.stderr[-2000:]
-    return int(match.group(1)) / 1e6
+    wall = re.search(rf"\|\s*(\d+)\s*\|\s*{re.escape(module)}$", result.stderr, re.M)
+    cpu = re.search(r"^cpu ([0-9.e-]+)$", result.stderr, re.M)
+    assert wall and cpu, result.stderr[-2000:]
+    return int(wall.group(1)) / 1e6, float(cpu.group(1))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifact", type=Path, help="the zip built by `osls package`")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument(
-        "--python", default=f"python{sys.version_info.major}.{sys.version_info.minor}"
-    )
+    parser.add_argument("--python", default=f"python{sys.version_info[0]}.{sys.version_info[1]}")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        pristine = root / "artifact"
+        shipped = root / "shipped"
         with zipfile.ZipFile(args.artifact) as archive:
-            archive.extractall(pristine)
+            archive.extractall(shipped)
+        bare = root / "bare"
+        shutil.copytree(shipped, bare, ignore=shutil.ignore_patterns("__pycache__"))
         subprocess.run([args.python, "-m", "venv", "--without-pip", root / "venv"], check=True)
         python = root / "venv" / "bin" / "python"
-        warm = root / "warm"
-        shutil.copytree(pristine, warm)
+
+        def median(source: Path, module: str) -> tuple[float, float]:
+            runs = []
+            for _ in range(args.runs):
+                fresh = root / "run"
+                shutil.copytree(source, fresh)
+                runs.append(measure(python, fresh, module))
+                shutil.rmtree(fresh)
+            return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+
         size = args.artifact.stat().st_size
         print(
-            f"artifact {args.artifact} ({size / 1e6:.1f} MB), {args.runs} runs, "
+            f"artifact {args.artifact} ({size / 1e6:.1f} MB), median of {args.runs} runs, "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
         )
-        print(f"{'handler':<20} {'cold (no .pyc)':>15} {'warm (.pyc)':>12}")
+        print(
+            f"{'handler':<18} {'as shipped: wall':>17} {'cpu':>7} "
+            f"{'no bytecode: wall':>18} {'cpu':>7}"
+        )
         for module in HANDLERS:
-            cold = []
-            for run in range(args.runs):
-                fresh = root / f"cold-{module}-{run}"
-                shutil.copytree(pristine, fresh)
-                cold.append(import_seconds(python, fresh, module, no_bytecode=True))
-                shutil.rmtree(fresh)
-            import_seconds(python, warm, module, no_bytecode=False)  # compiles the bytecode
-            hot = [
-                import_seconds(python, warm, module, no_bytecode=False) for _ in range(args.runs)
-            ]
+            wall, cpu = median(shipped, module)
+            bare_wall, bare_cpu = median(bare, module)
             print(
-                f"{module:<20} {statistics.median(cold):>13.3f} s {statistics.median(hot):>10.3f} s"
+                f"{module:<18} {wall:>15.3f} s {cpu:>5.3f} s "
+                f"{bare_wall:>16.3f} s {bare_cpu:>5.3f} s"
             )
     return 0
 

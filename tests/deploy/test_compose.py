@@ -145,10 +145,9 @@ def test_the_app_services_share_one_image_and_run_real_commands(config: dict[str
         assert service["image"] == "moviedb:local"
         assert service["build"]["context"] == str(REPO)
         command = service["command"]
-        if command[0] == "moviedb":
-            parser.parse_args(command[1:])  # exits (fails the test) on an unknown command
-        else:
-            assert command[:2] == ["uvicorn", "functions.api:app"]
+        assert command[0] == "moviedb", name
+        parser.parse_args(command[1:])  # exits (fails the test) on an unknown command or option
+    assert config["services"]["api"]["command"][:2] == ["moviedb", "serve"]
     assert config["services"]["worker"]["command"][:2] == ["moviedb", "worker"]
     assert config["services"]["poller"]["command"] == ["moviedb", "local", "poll"]
 
@@ -164,3 +163,13 @@ def test_no_secret_has_a_real_default(config: dict[str, Any]) -> None:
     api = config["services"]["api"]["environment"]
     assert api["MOVIEDB_API_KEY"] == ""  # generated on first start unless configured
     assert api["AWS_ACCESS_KEY_ID"] == "test"  # LocalStack accepts any; never real keys
+
+
+def test_the_lambda_override_for_the_local_stage_is_valid() -> None:
+    result = compose(
+        "-f", "infra/localstack/docker-compose.lambda.yml", "config", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    localstack = json.loads(result.stdout)["services"]["localstack"]
+    assert "lambda" in localstack["environment"]["SERVICES"].split(",")
+    assert "/var/run/docker.sock" in [v["target"] for v in localstack["volumes"]]
