@@ -78,7 +78,7 @@ SELECT
     CASE WHEN g %% 37 = 0 THEN 'Post Production' ELSE 'Released' END,
     CASE WHEN votes = 0 THEN NULL ELSE round((1 + u_avg * 9)::numeric, 1)::real END,
     votes,
-    1 + (g * 7919) %% 20000,
+    1 + (g::bigint * 7919) %% 20000,
     (ARRAY[28, 12, 16, 35, 80, 99, 18, 10751, 14, 36, 27, 10402, 9648, 10749, 878, 10770, 53,
            10752, 37])[1 + floor(u_genre * 19)::int],
     CASE WHEN g %% 10 = 0 THEN 'https://example.org/movie/' || g END,

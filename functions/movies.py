@@ -1,14 +1,21 @@
 """GET /movies (the listing: filters, sorts, pages, cursors, counts) and GET /movies/{id}.
 
-Thin: the query parameters are validated into `MovieQuery` (a bad one is a 422 in the one error
+Thin: the query string is validated into `MovieQuery` (a bad parameter is a 422 in the one error
 shape), `functions.core.queries` does the reading on a connection from the process-wide pool.
+
+The query string is validated by `MovieQuery` directly rather than through FastAPI's
+query-parameter model support, which re-inspects the model's annotations on every request
+(about 0.6 ms, more than the database work of a page); the OpenAPI parameters are generated from
+the same model, so the documentation and the validation cannot drift apart.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from functions.core.db import get_pool
 from functions.core.queries import INT8_MAX, Movie, MoviePage, MovieQuery, get_movie, search_movies
@@ -17,12 +24,50 @@ from functions.web import error_responses, lambda_handler
 router = APIRouter(tags=["Movies"])
 
 
+def _query_parameters(model: type[MovieQuery]) -> list[dict[str, Any]]:
+    """OpenAPI query parameters from the model's JSON schema (nullable = may be left out)."""
+    parameters = []
+    for name, schema in model.model_json_schema()["properties"].items():
+        schema = dict(schema)
+        description = schema.pop("description", None)
+        schema.pop("title", None)
+        if "anyOf" in schema:
+            (schema_of_value,) = [s for s in schema.pop("anyOf") if s.get("type") != "null"]
+            schema = {**schema_of_value, **schema}
+            if schema.get("default", 0) is None:
+                del schema["default"]
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
+        if description:
+            parameter["description"] = description
+        parameter["schema"] = schema
+        parameters.append(parameter)
+    return parameters
+
+
+def movie_query(request: Request) -> MovieQuery:
+    try:
+        return MovieQuery.model_validate(dict(request.query_params))
+    except ValidationError as e:
+        errors = [
+            {**error, "loc": ("query", *error["loc"])}
+            for error in e.errors(include_url=False, include_context=False)
+        ]
+        raise RequestValidationError(errors) from e
+
+
+def _json(model: MoviePage | Movie) -> Response:
+    # pydantic writes the JSON directly: the model is valid already, no second validation pass
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 @router.get(
     "/movies",
     summary="List movies: filter, sort, paginate",
+    response_model=MoviePage,
     responses=error_responses(422, 503),
+    openapi_extra={"parameters": _query_parameters(MovieQuery)},
 )
-def list_movies(query: Annotated[MovieQuery, Query()]) -> MoviePage:
+def list_movies(request: Request) -> Response:
     """The seed's listing (`page`, `page_size`, `release_year`, `language`, `sort_by`,
     `sort_order` -> `{items, total}`) and more: `spoken_language`, `year_from`/`year_to`,
     `genre_id`, `min_votes`, `q`, `count`, and `cursor` for keyset pagination.
@@ -31,21 +76,24 @@ def list_movies(query: Annotated[MovieQuery, Query()]) -> MoviePage:
     Deep in the listing, follow `next_cursor` (fast at any depth) rather than a large `page`.
     A cursor works only with the filters and sort it was made for; an altered cursor is a 422.
     """
+    query = movie_query(request)
     with get_pool().connection() as conn:
-        return search_movies(conn, query)
+        page = search_movies(conn, query)
+    return _json(page)
 
 
 @router.get(
     "/movies/{movie_id}",
     summary="One movie",
+    response_model=Movie,
     responses=error_responses(404, 422, 503),
 )
-def read_movie(movie_id: Annotated[int, Path(ge=1, le=INT8_MAX)]) -> Movie:
+def read_movie(movie_id: Annotated[int, Path(ge=1, le=INT8_MAX)]) -> Response:
     with get_pool().connection() as conn:
         movie = get_movie(conn, movie_id)
     if movie is None:
         raise HTTPException(status_code=404, detail=f"no movie with id {movie_id}")
-    return movie
+    return _json(movie)
 
 
 handler = lambda_handler(router)

@@ -32,13 +32,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from functools import cached_property
+from datetime import date
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
+from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from functions.core.config import get_settings
@@ -236,7 +236,7 @@ class MovieQuery(BaseModel):
     def offset(self) -> int:
         return (self.page - 1) * self.page_size
 
-    @property
+    @cached_property
     def filter_key(self) -> str:
         """The filters (not sort or page), canonical: the count cache key and cursor binding."""
         return _fingerprint(self.model_dump(include=set(_FILTER_FIELDS)))
@@ -374,19 +374,34 @@ def decode_cursor(text: str) -> Position:
 
 
 # --- SQL -----------------------------------------------------------------------------------
+#
+# Statements are composed with psycopg.sql (identifiers quoted, values always parameters) and
+# rendered once per shape (which filters, which sort, cursor or page): a request only fills in
+# the parameters.
 
 _SELECT_LIST = sql.SQL(", ").join(sql.Identifier("m", name) for name in MOVIE_FIELDS)
+
+# Each filter's condition, by the name of the parameter it takes.
+_FILTER_SQL: dict[str, sql.SQL] = {
+    "date_low": sql.SQL("m.release_date >= %(date_low)s"),
+    "date_high": sql.SQL("m.release_date < %(date_high)s"),
+    "language": sql.SQL("m.original_language = %(language)s"),
+    "spoken": sql.SQL("m.languages && %(spoken)s::text[]"),
+    "genre_id": sql.SQL("m.genre_id = %(genre_id)s"),
+    "min_votes": sql.SQL("m.vote_count >= %(min_votes)s"),
+    "title_pattern": sql.SQL("m.title ILIKE %(title_pattern)s"),
+}
 
 
 @dataclass(frozen=True)
 class Statement:
-    """A composed statement and its parameters (unit-testable without a database)."""
+    """A rendered statement and its parameters (unit-testable without a database)."""
 
-    query: sql.Composed
+    query: bytes
     params: dict[str, Any]
 
-    def as_string(self, conn: psycopg.Connection | None = None) -> str:
-        return self.query.as_string(conn)
+    def as_string(self) -> str:
+        return self.query.decode()
 
 
 def _year_bounds(query: MovieQuery) -> tuple[date | None, date | None]:
@@ -407,33 +422,25 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def filter_conditions(query: MovieQuery) -> tuple[list[sql.Composable], dict[str, Any]]:
-    """The WHERE conditions of the filters (column `m.`), and their parameters."""
-    conditions: list[sql.Composable] = []
+def filter_params(query: MovieQuery) -> dict[str, Any]:
+    """The filters' parameters; their names select the conditions (`_FILTER_SQL`)."""
     params: dict[str, Any] = {}
     low, high = _year_bounds(query)
     if low is not None:
-        conditions.append(sql.SQL("m.release_date >= %(date_low)s"))
         params["date_low"] = low
     if high is not None:
-        conditions.append(sql.SQL("m.release_date < %(date_high)s"))
         params["date_high"] = high
     if query.language is not None:
-        conditions.append(sql.SQL("m.original_language = %(language)s"))
         params["language"] = query.language
     if query.spoken_names is not None:
-        conditions.append(sql.SQL("m.languages && %(spoken)s::text[]"))
         params["spoken"] = list(query.spoken_names)
     if query.genre_id is not None:
-        conditions.append(sql.SQL("m.genre_id = %(genre_id)s"))
         params["genre_id"] = query.genre_id
     if query.min_votes is not None:
-        conditions.append(sql.SQL("m.vote_count >= %(min_votes)s"))
         params["min_votes"] = query.min_votes
     if query.q is not None:
-        conditions.append(sql.SQL("m.title ILIKE %(title_pattern)s"))
         params["title_pattern"] = like_pattern(query.q)
-    return conditions, params
+    return params
 
 
 def _where(conditions: Sequence[sql.Composable]) -> sql.Composable:
@@ -455,90 +462,143 @@ def order_by(sort_by: str, sort_order: str) -> sql.Composable:
     )
 
 
-def _keyset_conditions(
-    query: MovieQuery, position: Position
-) -> tuple[list[sql.Composable], dict[str, Any]]:
-    """Rows after `position` in the listing's order (the non-NULL part, or within the NULLs)."""
-    after = sql.SQL(">" if query.sort_order == "asc" else "<")
-    params: dict[str, Any] = {"after_id": position.id}
-    if query.sort_by == "id":
-        return [sql.SQL("m.id {} %(after_id)s").format(after)], params
-    column = sql.Identifier("m", query.sort_by)
-    if position.value is None:
+Keyset = Literal["none", "value", "null", "nulls_start"]
+
+
+def _keyset_sql(sort_by: str, sort_order: str, keyset: Keyset) -> list[sql.Composable]:
+    """Rows after the cursor's position in the listing's order.
+
+    `value`: after (value, id) among the non-NULL values (a row comparison, which the sort index
+    answers by seeking); `null`: after id within the NULLs; `nulls_start`: the NULLs from the
+    start (once the non-NULL values ran out).
+    """
+    if keyset == "none":
+        return []
+    after = sql.SQL(">" if sort_order == "asc" else "<")
+    if sort_by == "id":
+        return [sql.SQL("m.id {} %(after_id)s").format(after)]
+    column = sql.Identifier("m", sort_by)
+    if keyset == "nulls_start":
+        return [sql.SQL("{} IS NULL").format(column)]
+    if keyset == "null":
         return [
             sql.SQL("{} IS NULL").format(column),
             sql.SQL("m.id {} %(after_id)s").format(after),
-        ], params
-    sql_type, _ = SORT_COLUMNS[query.sort_by]
-    params["after_value"] = position.value
+        ]
+    sql_type, _ = SORT_COLUMNS[sort_by]
     return [
         sql.SQL("({}, m.id) {} (%(after_value)s::{}, %(after_id)s)").format(
             column, after, sql.SQL(sql_type)
         )
-    ], params
+    ]
 
 
-def page_statement(query: MovieQuery, limit: int) -> Statement:
-    """The statement for one page: by cursor (keyset) or by page number (deferred join)."""
-    conditions, params = filter_conditions(query)
-    params["limit"] = limit
-    order = order_by(query.sort_by, query.sort_order)
-    position = query.after
-    if position is not None:
-        keyset, keyset_params = _keyset_conditions(query, position)
-        params.update(keyset_params)
-        statement = sql.SQL(
-            "SELECT {fields} FROM movies m{where} ORDER BY {order} LIMIT %(limit)s"
-        ).format(fields=_SELECT_LIST, where=_where([*conditions, *keyset]), order=order)
-        return Statement(statement, params)
-    if query.offset == 0:
+@lru_cache(maxsize=2048)
+def _render_page(
+    filters: tuple[str, ...], sort_by: str, sort_order: str, keyset: Keyset, offset: bool
+) -> bytes:
+    conditions = [
+        *(_FILTER_SQL[name] for name in filters),
+        *_keyset_sql(sort_by, sort_order, keyset),
+    ]
+    order = order_by(sort_by, sort_order)
+    if not filters and not offset:
+        # Straight down the sort index: nothing to filter, nothing to skip.
         statement = sql.SQL(
             "SELECT {fields} FROM movies m{where} ORDER BY {order} LIMIT %(limit)s"
         ).format(fields=_SELECT_LIST, where=_where(conditions), order=order)
-        return Statement(statement, params)
-    # Deferred join: find the page's ids in the index (index-only when the filters allow),
-    # then read just those rows.
-    params["offset"] = query.offset
-    statement = sql.SQL(
-        "SELECT {fields} FROM ("
-        "SELECT m.id FROM movies m{where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"
-        ") page JOIN movies m ON m.id = page.id ORDER BY {order}"
-    ).format(fields=_SELECT_LIST, where=_where(conditions), order=order)
-    return Statement(statement, params)
+    else:
+        # Deferred join: find the page's ids first, in a sort index that carries the filter
+        # columns (index-only once the table is vacuumed), then read just those rows.
+        statement = sql.SQL(
+            "SELECT {fields} FROM ("
+            "SELECT m.id FROM movies m{where} ORDER BY {order}{offset} LIMIT %(limit)s"
+            ") page JOIN movies m ON m.id = page.id ORDER BY {order}"
+        ).format(
+            fields=_SELECT_LIST,
+            where=_where(conditions),
+            order=order,
+            offset=sql.SQL(" OFFSET %(offset)s") if offset else sql.SQL(""),
+        )
+    return statement.as_bytes()
+
+
+def page_statement(query: MovieQuery, limit: int) -> Statement:
+    """The statement for one page: by cursor (keyset) or by page number (OFFSET)."""
+    params = filter_params(query)
+    filters = tuple(params)
+    params["limit"] = limit
+    position = query.after
+    keyset: Keyset = "none"
+    if position is not None:
+        params["after_id"] = position.id
+        if query.sort_by == "id" or position.value is not None:
+            keyset = "value"
+            if query.sort_by != "id":
+                params["after_value"] = position.value
+        else:
+            keyset = "null"
+    elif query.offset:
+        params["offset"] = query.offset
+    query_bytes = _render_page(
+        filters, query.sort_by, query.sort_order, keyset, position is None and query.offset > 0
+    )
+    return Statement(query_bytes, params)
 
 
 def nulls_statement(query: MovieQuery, limit: int) -> Statement:
     """The first rows of the NULL part of a nullable sort (after the non-NULL part ran out)."""
-    conditions, params = filter_conditions(query)
+    params = filter_params(query)
+    filters = tuple(params)
     params["limit"] = limit
-    conditions.append(sql.SQL("{} IS NULL").format(sql.Identifier("m", query.sort_by)))
-    statement = sql.SQL(
-        "SELECT {fields} FROM movies m{where} ORDER BY {order} LIMIT %(limit)s"
-    ).format(
-        fields=_SELECT_LIST,
-        where=_where(conditions),
-        order=order_by(query.sort_by, query.sort_order),
-    )
-    return Statement(statement, params)
+    query_bytes = _render_page(filters, query.sort_by, query.sort_order, "nulls_start", False)
+    return Statement(query_bytes, params)
+
+
+@lru_cache(maxsize=256)
+def _render_count(filters: tuple[str, ...], explain: bool) -> bytes:
+    conditions = [_FILTER_SQL[name] for name in filters]
+    if explain:
+        text = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM movies m{where}")
+    else:
+        text = sql.SQL("SELECT count(*) FROM movies m{where}")
+    return text.format(where=_where(conditions)).as_bytes()
 
 
 def count_statement(query: MovieQuery) -> Statement:
-    conditions, params = filter_conditions(query)
-    return Statement(
-        sql.SQL("SELECT count(*) FROM movies m{where}").format(where=_where(conditions)), params
-    )
+    params = filter_params(query)
+    return Statement(_render_count(tuple(params), False), params)
 
 
 # --- counts --------------------------------------------------------------------------------
 
 
 class CountCache:
-    """Exact counts per filter set, reused for `ttl` seconds while no upload completes."""
+    """Exact counts per filter set, reused for `ttl` seconds while no upload completes.
 
-    def __init__(self, max_entries: int = 1024) -> None:
+    Which upload completed last (the catalogue's version) is itself looked up at most once per
+    `version_check_seconds`, so a cached count costs no query at all.
+    """
+
+    def __init__(self, max_entries: int = 1024, version_check_seconds: float = 1.0) -> None:
         self._entries: OrderedDict[tuple[str, Any], tuple[float, int]] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_entries
+        self.version_check_seconds = version_check_seconds
+        self._version: tuple[float, Any] | None = None
+
+    def version(self, conn: psycopg.Connection) -> Any:
+        """The newest completion time of an upload (NULL when none), looked up now and then."""
+        now = time.monotonic()
+        with self._lock:
+            known = self._version
+        if known is not None and now - known[0] < self.version_check_seconds:
+            return known[1]
+        row = conn.execute(_CATALOGUE_VERSION).fetchone()
+        version = row[0] if row else None
+        with self._lock:
+            self._version = (now, version)
+        return version
 
     def get(self, key: tuple[str, Any], ttl: float) -> int | None:
         with self._lock:
@@ -561,13 +621,14 @@ class CountCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._version = None
 
-
-COUNT_CACHE = CountCache()
 
 # The catalogue changes only when an upload completes: its newest completion time versions
 # the cached counts.
 _CATALOGUE_VERSION = "SELECT max(finished_at) FROM uploads WHERE status = 'completed'"
+
+COUNT_CACHE = CountCache()
 
 
 def exact_count(
@@ -576,9 +637,7 @@ def exact_count(
     ttl = get_settings().count_cache_seconds
     key: tuple[str, Any] | None = None
     if cache is not None and ttl > 0:
-        row = conn.execute(_CATALOGUE_VERSION).fetchone()
-        version: datetime | None = row[0] if row else None
-        key = (query.filter_key, version)
+        key = (query.filter_key, cache.version(conn))
         cached = cache.get(key, ttl)
         if cached is not None:
             return cached
@@ -592,17 +651,14 @@ def exact_count(
 
 def estimated_count(conn: psycopg.Connection, query: MovieQuery) -> int:
     """The planner's row estimate: no scan at all (exact only right after ANALYZE)."""
-    conditions, params = filter_conditions(query)
-    if not conditions:
+    params = filter_params(query)
+    if not params:
         row = conn.execute(
             "SELECT reltuples::bigint FROM pg_class WHERE oid = 'movies'::regclass"
         ).fetchone()
         if row is not None and row[0] >= 0:
             return int(row[0])
-    statement = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM movies m{where}").format(
-        where=_where(conditions)
-    )
-    row = conn.execute(statement, params).fetchone()
+    row = conn.execute(_render_count(tuple(params), True), params).fetchone()
     plan = row[0] if row else None
     if isinstance(plan, str):
         plan = json.loads(plan)
@@ -612,15 +668,10 @@ def estimated_count(conn: psycopg.Connection, query: MovieQuery) -> int:
 # --- the core functions ----------------------------------------------------------------------
 
 
-def _fetch(conn: psycopg.Connection, statement: Statement) -> list[Movie]:
-    with conn.cursor(row_factory=class_row(Movie)) as cur:
+def _fetch(conn: psycopg.Connection, statement: Statement) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(statement.query, statement.params)
         return cur.fetchall()
-
-
-def _position_of(query: MovieQuery, movie: Movie) -> Position:
-    value = None if query.sort_by == "id" else getattr(movie, query.sort_by)
-    return Position(query.sort_by, query.sort_order, query.filter_key, value, movie.id)
 
 
 def search_movies(
@@ -628,27 +679,34 @@ def search_movies(
 ) -> MoviePage:
     """One page of the listing, its total as `query.count` asks, and the next page's cursor."""
     want = query.page_size + 1  # one more tells whether there is a next page
-    items = _fetch(conn, page_statement(query, want))
+    rows = _fetch(conn, page_statement(query, want))
     nullable = query.sort_by in SORT_COLUMNS and SORT_COLUMNS[query.sort_by][1]
     after = query.after
-    in_values = after is None or after.value is not None
-    if query.after is not None and nullable and in_values and len(items) < want:
+    if after is not None and after.value is not None and nullable and len(rows) < want:
         # The keyset ran past the last non-NULL value: continue into the NULLs.
-        items += _fetch(conn, nulls_statement(query, want - len(items)))
+        rows += _fetch(conn, nulls_statement(query, want - len(rows)))
     next_cursor = None
-    if len(items) > query.page_size:
-        items = items[: query.page_size]
-        next_cursor = encode_cursor(_position_of(query, items[-1]))
+    if len(rows) > query.page_size:
+        rows = rows[: query.page_size]
+        last = rows[-1]
+        value = None if query.sort_by == "id" else last[query.sort_by]
+        position = Position(query.sort_by, query.sort_order, query.filter_key, value, last["id"])
+        next_cursor = encode_cursor(position)
     total: int | None = None
     if query.count == "exact":
         total = exact_count(conn, query, count_cache)
     elif query.count == "estimated":
         total = estimated_count(conn, query)
-    return MoviePage(items=items, total=total, count=query.count, next_cursor=next_cursor)
+    # one validation pass for the whole page (the rows are typed by the database already)
+    return MoviePage.model_validate(
+        {"items": rows, "total": total, "count": query.count, "next_cursor": next_cursor}
+    )
 
 
-_GET_MOVIE = sql.SQL("SELECT {fields} FROM movies m WHERE m.id = %(id)s").format(
-    fields=_SELECT_LIST
+_GET_MOVIE = (
+    sql.SQL("SELECT {fields} FROM movies m WHERE m.id = %(id)s")
+    .format(fields=_SELECT_LIST)
+    .as_bytes()
 )
 
 
@@ -656,6 +714,6 @@ def get_movie(conn: psycopg.Connection, movie_id: int) -> Movie | None:
     """One movie by id, or None."""
     if not 1 <= movie_id <= INT8_MAX:
         return None
-    with conn.cursor(row_factory=class_row(Movie)) as cur:
-        cur.execute(_GET_MOVIE, {"id": movie_id})
-        return cur.fetchone()
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_GET_MOVIE, {"id": movie_id}).fetchone()
+    return Movie.model_validate(row) if row is not None else None

@@ -94,8 +94,7 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _plan(conn: psycopg.Connection, statement: Statement) -> dict[str, Any]:
-    explain = sql.SQL("EXPLAIN (FORMAT JSON) ") + statement.query
-    row = conn.execute(explain, statement.params).fetchone()
+    row = conn.execute(b"EXPLAIN (FORMAT JSON) " + statement.query, statement.params).fetchone()
     assert row is not None
     return row[0][0]["Plan"]
 
