@@ -27,6 +27,7 @@ HANDLERS = [
     "functions.ping",
     "functions.upload",
     "functions.uploads",
+    "functions.presigned",
     "functions.movies",
     "functions.ingest",
     "functions.migrate",

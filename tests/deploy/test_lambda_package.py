@@ -123,6 +123,7 @@ def test_every_handler_imports_from_the_artifact_alone(
         "functions.migrate",
         "functions.movies",
         "functions.ping",
+        "functions.presigned",
         "functions.upload",
         "functions.uploads",
     ]
