@@ -393,6 +393,10 @@ _FILTER_SQL: dict[str, sql.SQL] = {
 }
 
 
+# Filters on columns the sort indexes carry (INCLUDE): checked inside the index.
+_CARRIED_FILTERS = frozenset({"date_low", "date_high", "language", "genre_id", "min_votes"})
+
+
 @dataclass(frozen=True)
 class Statement:
     """A rendered statement and its parameters (unit-testable without a database)."""
@@ -502,8 +506,9 @@ def _render_page(
         *_keyset_sql(sort_by, sort_order, keyset),
     ]
     order = order_by(sort_by, sort_order)
-    if not filters and not offset:
-        # Straight down the sort index: nothing to filter, nothing to skip.
+    if not offset and not set(filters) & _CARRIED_FILTERS:
+        # Straight down the sort index: nothing to skip, and no filter the index could check
+        # (spoken_language and q need the row anyway).
         statement = sql.SQL(
             "SELECT {fields} FROM movies m{where} ORDER BY {order} LIMIT %(limit)s"
         ).format(fields=_SELECT_LIST, where=_where(conditions), order=order)
