@@ -10,8 +10,7 @@ ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
@@ -20,15 +19,16 @@ WORKDIR /app
 COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
-    && pip install --no-compile -r /tmp/requirements.txt
+    && pip install -r /tmp/requirements.txt
 
 # Then the project itself, installed in place (editable) so that the code runs from /app, where
-# infra/migrations sits beside functions/ as functions/core/migrations.py expects.
+# infra/migrations sits beside functions/ as functions/core/migrations.py expects. Bytecode is
+# compiled here (pip did it for the dependencies): the unprivileged user could not write it.
 COPY README.md ./
 COPY functions ./functions
 COPY infra ./infra
-RUN pip install --no-deps --no-compile -e . \
-    && find /app /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
+RUN pip install --no-deps -e . \
+    && python -m compileall -q --invalidation-mode unchecked-hash /app/functions
 
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime

@@ -74,7 +74,7 @@ def test_dependencies_come_from_pyproject(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     assert result.stdout.split() == declared
-    assert "pip install --no-compile -r /tmp/requirements.txt" in listing
+    assert "pip install -r /tmp/requirements.txt" in listing
 
 
 def test_the_image_holds_the_code_and_the_migrations() -> None:
