@@ -242,9 +242,14 @@ def _local(name: str) -> Any:
     """A module of the repository's local/ folder (local emulation; not part of the package)."""
     import importlib
 
-    repo = str(Path(__file__).resolve().parents[1])
-    if repo not in sys.path:
-        sys.path.insert(0, repo)
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / "local" / f"{name}.py").is_file():
+        raise SystemExit(
+            f"moviedb local: {repo / 'local'} is missing: these commands run from the "
+            "repository (or an image that copies its local/ folder beside functions/)"
+        )
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
     return importlib.import_module(f"local.{name}")
 
 
