@@ -136,6 +136,15 @@ class Stack:
                     process.wait()
         self.emulator.stop()
 
+    def poller_log_lines(self, *needles: str) -> list[str]:
+        """Lines of every poller's log holding all of `needles`."""
+        return [
+            line
+            for log in sorted(self.logs.glob("poller-*.log"))
+            for line in log.read_text(errors="replace").splitlines()
+            if all(needle in line for needle in needles)
+        ]
+
     def queue_depth(self, url: str) -> int:
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=url,

@@ -168,9 +168,10 @@ def test_same_object_event_delivered_twice_ingests_once(fresh: Stack, clean_db: 
     # ... and the same object put again (same content: same ETag, a new real event).
     fresh.s3.put_object(Bucket=fresh.bucket, Key=key, Body=body)
     wait_for(
-        "the queue to be drained",
-        lambda: fresh.queue_depth(fresh.resources.queue_url) == 0,
+        "both repeated events to be handled",
+        lambda: len(fresh.poller_log_lines("s3 object already ingested", key)) >= 2,
     )
+    wait_for("the queue to be drained", lambda: fresh.queue_depth(fresh.resources.queue_url) == 0)
 
     assert uploads_of(clean_db, "twice.csv") == [
         (uuid.UUID(first["upload_id"]), "completed", 1, 10, 10)
