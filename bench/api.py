@@ -12,7 +12,10 @@ What it does:
    `--connections` connections against /ping, then each listing request below, each warmed up
    first (the exact count of each filter set is then cached, as it is in steady use);
 4. a table: requests/s, p50 and p99 latency, throughput as a share of /ping measured by the
-   same server right before each request (the machine's load drifts during a run).
+   same server right before each request (the machine's load drifts during a run);
+5. a second table: CPU milliseconds per request in the API processes and in PostgreSQL (one
+   connection), and /ping's cost as a share of each: the throughput share the server would
+   reach on a machine of its own (Linux only).
 
 Targets (issue 3): p99 under 20 ms for each listing request and at least 30% of /ping's
 throughput. The machine is shared: other processes' load shows in the figures.
@@ -152,6 +155,51 @@ def run_wrk(wrk: str, url: str, *, connections: int, threads: int, duration: int
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_pids(server: subprocess.Popen) -> list[int]:
+    """The uvicorn process and its workers (same session)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == server.pid:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_per_request(wrk: str, base: str, path: str, url: str, server: subprocess.Popen) -> tuple:
+    """CPU milliseconds per request spent by the API processes and by PostgreSQL, with one
+    connection for 5 s: what a request costs, whatever else the machine is doing."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        backends = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ]
+    api = _server_pids(server)
+    before_api = sum(_cpu_seconds(pid) for pid in api)
+    before_pg = {pid: _cpu_seconds(pid) for pid in backends}
+    out = subprocess.run(
+        [wrk, "-t1", "-c1", "-d5s", base + path], capture_output=True, text=True, check=True
+    ).stdout
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    api_ms = 1000 * (sum(_cpu_seconds(pid) for pid in api) - before_api) / count
+    pg_ms = 1000 * sum(_cpu_seconds(pid) - before_pg[pid] for pid in backends) / count
+    return api_ms, pg_ms
+
+
 def requests_to_measure(base: str, deep_page: int) -> list[tuple[str, str]]:
     page = f"{LISTING}?page=1&page_size=10&{SEED_SORT}"
     deep = f"{LISTING}?page={deep_page}&page_size=10&{SEED_SORT}"
@@ -240,6 +288,24 @@ def main(argv: list[str] | None = None) -> int:
                 f"{figures['p99']:>7.2f} {ping['rps']:>10.0f} {share:>6.0f}%{flags}",
                 flush=True,
             )
+        print(
+            "\nCPU per request (one connection, 5 s; API processes + PostgreSQL backends): "
+            "the cost of a request, independent of the machine's other load\n"
+        )
+        header = f"{'request':<48} {'API ms':>7} {'PG ms':>7} {'total':>7} {'ping/total':>10}"
+        print(header)
+        print("-" * len(header))
+        ping_cost = None
+        for name, path in cases:
+            api_ms, pg_ms = cpu_per_request(wrk, base, path, url, server)
+            total_ms = api_ms + pg_ms
+            ping_cost = ping_cost or total_ms
+            print(
+                f"{name:<48} {api_ms:>7.3f} {pg_ms:>7.3f} {total_ms:>7.3f} "
+                f"{100 * ping_cost / total_ms:>9.0f}%",
+                flush=True,
+            )
+        print()
         for name, path in cases[1:]:
             print(f"  {name}: {path}")
     finally:
