@@ -175,6 +175,14 @@ class MovieQuery(BaseModel):
         "Send the same filters and sort with it; do not combine it with `page`.",
     )
 
+    @field_validator("language", "spoken_language", "q", "cursor")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL: refused here rather than failing in the database
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
     @field_validator("language")
     @classmethod
     def _language_code(cls, value: str | None) -> str | None:

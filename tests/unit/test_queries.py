@@ -62,6 +62,8 @@ def test_defaults_are_the_seeds():
         ({"q": "%%%"}, "3 letters or digits"),
         ({"count": "roughly"}, "count"),
         ({"min_votes": -1}, "greater than or equal to 0"),
+        ({"q": "love\x00story"}, "NUL"),
+        ({"spoken_language": "Fran\x00"}, "NUL"),
     ],
 )
 def test_bad_parameters_are_refused_with_a_clear_message(params: dict, message: str):
