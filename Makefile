@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test lint bench-ingest clean localstack
+.PHONY: setup run test lint bench-ingest bench-api clean localstack
 .PHONY: deploy-tools docker-up docker-down docker-clean package deploy deploy-local remove bench-lambda-import
 
 $(BIN)/moviedb: pyproject.toml
@@ -33,6 +33,9 @@ lint: setup
 
 bench-ingest: setup  ## 1M rows through the pipeline vs raw COPY (bench/ingest.py --help)
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+
+bench-api: setup  ## the movie listing under wrk on 1M movies (bench/api.py --help)
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
