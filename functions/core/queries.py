@@ -16,7 +16,8 @@ Choices:
 - `page` deep in the listing uses a deferred join (the ids of the page from an index, then their
   rows), which is as good as OFFSET gets; it still walks `offset` index entries.
 - `count=exact` (default) is cached per filter set for `MOVIEDB_COUNT_CACHE_SECONDS` and dropped
-  as soon as another upload completes; `estimated` is the planner's estimate; `none` skips it.
+  within a second of an upload completing; `estimated` is the planner's estimate; `none` skips
+  it.
 """
 
 from __future__ import annotations
