@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -152,6 +154,28 @@ def test_upload_with_celery_is_ingested_by_the_worker(
     assert len(_movie_titles(clean_db)) == 500
     done = wait_for("the task's log", lambda: worker.logged("task done", upload_id=upload_id))
     assert done[0]["status"] == "completed"
+
+
+def test_worker_status_shows_the_broker_the_queue_and_the_live_worker(
+    start_worker: Callable[..., Worker], celery_env: dict[str, str]
+) -> None:
+    start_worker("--hostname", "status-check@%h")
+    command = [sys.executable, "-m", "functions.cli", "worker", "--status", "--json"]
+
+    answer = subprocess.run(command, env=celery_env, capture_output=True, text=True, timeout=120)
+
+    assert answer.returncode == 0, answer.stderr
+    status = json.loads(answer.stdout)
+    assert status["reachable"] is True
+    assert status["queue"] == celery_env["MOVIEDB_CELERY_QUEUE"]
+    assert status["waiting"] == 0
+    assert [name.split("@")[0] for name in status["workers"]] == ["status-check"]
+    assert status["uploads"] == {"pending": 0, "processing": 0, "lease_expired": 0}
+
+    down = {**celery_env, "REDIS_URL": f"redis://127.0.0.1:{_closed_port()}/0"}
+    answer = subprocess.run(command, env=down, capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 1
+    assert json.loads(answer.stdout)["reachable"] is False
 
 
 def test_worker_killed_mid_ingest_is_taken_over_by_a_new_worker(
