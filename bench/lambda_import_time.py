@@ -93,14 +93,14 @@ def main() -> int:
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
         )
         print(
-            f"{'handler':<18} {'as shipped: wall':>17} {'cpu':>7} "
+            f"{'handler':<20} {'as shipped: wall':>17} {'cpu':>7} "
             f"{'no bytecode: wall':>18} {'cpu':>7}"
         )
         for module in HANDLERS:
             wall, cpu = median(shipped, module)
             bare_wall, bare_cpu = median(bare, module)
             print(
-                f"{module:<18} {wall:>15.3f} s {cpu:>5.3f} s "
+                f"{module:<20} {wall:>15.3f} s {cpu:>5.3f} s "
                 f"{bare_wall:>16.3f} s {bare_cpu:>5.3f} s"
             )
     return 0
