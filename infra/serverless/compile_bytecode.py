@@ -28,6 +28,7 @@ def add_bytecode(artifact: Path) -> int:
             archive.extractall(root)
         compileall.compile_dir(
             root,
+            force=True,  # never keep a timestamp-based .pyc that would be in the zip
             quiet=2,  # a module that does not compile (none expected) is simply left as source
             stripdir=str(root),
             prependdir=LAMBDA_TASK_ROOT,
