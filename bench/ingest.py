@@ -377,17 +377,16 @@ def summarise(runs: list[Run]) -> Run:
 
 def print_verdict(summary: list[Run]) -> None:
     largest = max(summary, key=lambda r: r.rows)
-    if largest.ratio <= AIM_RATIO:
-        verdict = "aim met"
-    elif largest.ratio <= TARGET_RATIO:
-        verdict = "target met"
-    else:
-        verdict = "target MISSED"
     rss = max(r.peak_rss_mb for r in summary)
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
     print(
-        f"\n{largest.rows:,} rows: {largest.ratio:.2f}x the reference COPY ({verdict}: "
-        f"<= {TARGET_RATIO}x, aim {AIM_RATIO}x); peak RSS at most {rss:.0f} MB "
-        f"({'under' if rss < TARGET_RSS_MB else 'OVER'} {TARGET_RSS_MB:.0f} MB)"
+        f"\n{largest.rows:,} rows: {largest.ratio:.2f}x the reference COPY (target "
+        f"{TARGET_RATIO}x {met(largest.ratio <= TARGET_RATIO)}, aim {AIM_RATIO}x "
+        f"{met(largest.ratio <= AIM_RATIO)}); peak RSS at most {rss:.0f} MB (target under "
+        f"{TARGET_RSS_MB:.0f} MB {met(rss < TARGET_RSS_MB)})"
     )
 
 
