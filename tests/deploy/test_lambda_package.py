@@ -8,9 +8,11 @@ import json
 import shutil
 import sys
 import tomllib
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from packaging.requirements import Requirement
@@ -204,3 +206,33 @@ def test_packaged_handlers_answer_api_gateway_events(
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == status, answer
+
+
+def test_the_packaged_migrate_function_builds_the_schema(
+    unzipped: Path, clean_python: Path, database_url: str
+) -> None:
+    """`make deploy` invokes `migrate`: from the artifact alone, on an empty database, it applies
+    every migration of infra/migrations (yoyo and the SQL files are both in the package)."""
+    import psycopg
+
+    name = f"moviedb_deploy_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    password = f":{quote(str(info['password']))}" if info.get("password") else ""
+    host, port = info.get("host", "127.0.0.1"), info.get("port", 5432)
+    url = f"postgresql://{quote(str(info.get('user', 'postgres')))}{password}@{host}:{port}/{name}"
+    try:
+        code = (
+            f"import json, sys; sys.path.insert(0, {str(unzipped)!r}); "
+            "from functions.migrate import handler; print(json.dumps(handler({}, None)))"
+        )
+        env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": url}
+        result = run([clean_python, "-I", "-B", "-c", code], env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        applied = json.loads(result.stdout.strip().splitlines()[-1])["applied"]
+        expected = sorted(p.stem for p in (REPO / "infra" / "migrations").glob("*.sql"))
+        assert applied == expected
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
