@@ -164,11 +164,14 @@ _MERGE_CHUNK = sql.SQL(
          WHERE ROW({current}) IS DISTINCT FROM ROW({excluded})
         RETURNING xmax = 0 AS inserted
     )
-    SELECT (SELECT count(*) FROM merged WHERE inserted),
-           (SELECT count(*) FROM merged WHERE NOT inserted),
-           (SELECT count(*) FROM ranked WHERE is_last),
-           (SELECT count(*) FROM ranked WHERE NOT is_last AND same_as_next),
-           (SELECT count(*) FROM ranked WHERE NOT is_last AND NOT same_as_next)
+    SELECT m.inserted, m.updated, r.last, r.unchanged_repeats, r.updated_repeats
+      FROM (SELECT count(*) FILTER (WHERE inserted) AS inserted,
+                   count(*) FILTER (WHERE NOT inserted) AS updated
+              FROM merged) m,
+           (SELECT count(*) FILTER (WHERE is_last) AS last,
+                   count(*) FILTER (WHERE NOT is_last AND same_as_next) AS unchanged_repeats,
+                   count(*) FILTER (WHERE NOT is_last AND NOT same_as_next) AS updated_repeats
+              FROM ranked) r
     """
 ).format(
     values=_cols(_VALUE_COLUMNS),
@@ -190,7 +193,8 @@ _COMPLETE = """
            received = %(received)s, inserted = %(inserted)s, updated = %(updated)s,
            unchanged = %(unchanged)s, rejected = %(rejected)s,
            ignored_columns = %(ignored)s, rows_read = %(received)s, bytes_read = %(bytes)s,
-           finished_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
+           finished_at = clock_timestamp(), updated_at = clock_timestamp(),
+           lease_owner = NULL, lease_expires_at = NULL
      WHERE id = %(upload_id)s AND lease_owner = %(worker)s
 """
 
@@ -327,6 +331,7 @@ def _load(
     counts = Counts()
     with conn.transaction(), conn.cursor() as cur:
         _wait_for_ingest_lock(cur, heartbeat)
+        cur.execute("SET LOCAL work_mem = '64MB'")  # a chunk's window sort stays in memory
         cur.execute(_STAGING_DDL)
         with _ReadAhead(_chunks(movie_csv.rows(), CHUNK_ROWS)) as chunks:
             for rows, rejections in chunks:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
+from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
 
 logger = logging.getLogger(__name__)
@@ -13,7 +15,25 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "infra" / "migrations"
 
 
 def _yoyo_url(database_url: str) -> str:
-    """yoyo selects psycopg 3 by the `postgresql+psycopg` scheme."""
+    """yoyo takes a URL and selects psycopg 3 by the `postgresql+psycopg` scheme; a libpq
+    key=value string is turned into such a URL."""
+    if "://" not in database_url:
+        params = conninfo_to_dict(database_url)
+        user = quote(str(params.pop("user", "")), safe="")
+        password = params.pop("password", None)
+        host = str(params.pop("host", ""))
+        port = params.pop("port", None)
+        dbname = quote(str(params.pop("dbname", "")), safe="")
+        auth = (
+            f"{user}:{quote(str(password), safe='')}@" if password else (f"{user}@" if user else "")
+        )
+        netloc = "" if host.startswith("/") else host + (f":{port}" if port else "")
+        if host.startswith("/"):
+            params["host"] = host
+            if port:
+                params["port"] = port
+        query = f"?{urlencode(params)}" if params else ""
+        return f"postgresql+psycopg://{auth}{netloc}/{dbname}{query}"
     scheme, _, rest = database_url.partition("://")
     if scheme in ("postgres", "postgresql"):
         return f"postgresql+psycopg://{rest}"
