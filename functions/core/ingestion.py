@@ -40,7 +40,7 @@ from functions.core.parsing import (
     Rejection,
     StagingRow,
 )
-from functions.core.storage import UnsupportedStorageUri, open_stored
+from functions.core.storage import open_stored
 from functions.core.uploads import Upload, claim_upload, get_upload, mark_failed, renew_lease
 
 logger = logging.getLogger(__name__)
@@ -332,6 +332,9 @@ def _load(
     with conn.transaction(), conn.cursor() as cur:
         _wait_for_ingest_lock(cur, heartbeat)
         cur.execute("SET LOCAL work_mem = '64MB'")  # a chunk's window sort stays in memory
+        # A worker hung outside the database must not hold the ingest lock forever: its
+        # session ends, its transaction rolls back, and the upload is taken over.
+        cur.execute("SET LOCAL idle_in_transaction_session_timeout = '5min'")
         cur.execute(_STAGING_DDL)
         with _ReadAhead(_chunks(movie_csv.rows(), CHUNK_ROWS)) as chunks:
             for rows, rejections in chunks:
@@ -426,7 +429,7 @@ def run_upload(
     with connect() as conn:
         upload = get_upload(conn, upload_id)
     if upload.storage_uri is None:
-        raise UnsupportedStorageUri("")
+        return upload  # a presigned upload whose file has not arrived: nothing to do yet
     uri = upload.storage_uri
     return process_upload(
         connect,

@@ -36,6 +36,7 @@ _CANDIDATES = """
            updated_at < now() - make_interval(secs => %(resend)s) AS recently_quiet
       FROM uploads
      WHERE status IN ('pending', 'processing')
+       AND storage_uri IS NOT NULL  -- a presigned upload whose file has not arrived yet
      ORDER BY created_at
 """
 

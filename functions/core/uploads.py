@@ -191,9 +191,11 @@ def mark_failed(
 
 
 def unfinished_upload_ids(conn: psycopg.Connection) -> list[uuid.UUID]:
-    """Uploads accepted but not finished: pending, or processing (possibly by a dead worker)."""
+    """Uploads accepted but not finished: pending, or processing (possibly by a dead worker).
+    A presigned upload still waiting for its file is not among them."""
     rows = conn.execute(
-        "SELECT id FROM uploads WHERE status IN ('pending', 'processing') ORDER BY created_at"
+        "SELECT id FROM uploads WHERE status IN ('pending', 'processing')"
+        " AND storage_uri IS NOT NULL ORDER BY created_at"
     ).fetchall()
     return [row[0] for row in rows]
 

@@ -339,3 +339,12 @@ def test_run_killed_mid_load_then_retried_ends_like_one_clean_run(
     assert retried_counts[:5] == clean_counts[:5]
     assert retried_counts[5] == 2 and clean_counts[5] == 1
     assert retried_counts[0] == 150_000 + 150 and retried_counts[4] == 150
+
+
+def test_an_upload_whose_file_has_not_arrived_is_left_waiting(conn: psycopg.Connection) -> None:
+    from functions.core.uploads import unfinished_upload_ids
+
+    with connect() as c:
+        waiting = register_upload(c, NewUpload(filename="later.csv", source="s3")).upload
+    assert run_upload(waiting.id).status == "pending"
+    assert waiting.id not in unfinished_upload_ids(conn)

@@ -16,7 +16,8 @@ def _upload(conn: psycopg.Connection, status: str, **columns: object) -> uuid.UU
     """An upload row in a given state; columns are SQL expressions (e.g. "now() - '2 min'")."""
     sets = ", ".join(f"{name} = {value}" for name, value in columns.items())
     upload_id = conn.execute(
-        "INSERT INTO uploads (filename, source, status) VALUES ('f.csv', 'api', %s) RETURNING id",
+        "INSERT INTO uploads (filename, source, status, storage_uri)"
+        " VALUES ('f.csv', 'api', %s, 'file:///uploads/f.csv') RETURNING id",
         (status,),
     ).fetchone()[0]  # type: ignore[index]
     if sets:
@@ -90,3 +91,8 @@ def test_an_upload_held_by_a_dead_process_of_this_host_is_sent_at_once(
     )
 
     assert _sweep(conn) == [orphan]
+
+
+def test_a_presigned_upload_waiting_for_its_file_is_not_sent(conn: psycopg.Connection) -> None:
+    _upload(conn, "pending", storage_uri="NULL", updated_at="now() - interval '1 hour'")
+    assert _sweep(conn) == []
