@@ -11,14 +11,10 @@ from fastapi.testclient import TestClient
 
 from functions.core import auth
 from functions.core.config import get_settings
+from tests.movie_files import HEADER
 
 API_KEY = "test-key-5f1c0b9e"
 UPLOAD = "/api/v1/upload/?use_celery=false"  # the seed's request form
-
-HEADER = (
-    "budget,homepage,original_language,original_title,overview,release_date,revenue,runtime,"
-    "status,title,vote_average,vote_count,production_company_id,genre_id,languages\r\n"
-)
 
 
 def row(title: str, *, date: str = "2001-01-01", lang: str = "en") -> str:

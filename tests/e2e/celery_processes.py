@@ -7,54 +7,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from functions.core.db import connect
 from functions.core.storage import get_storage
 from functions.core.uploads import NewUpload, Upload, get_upload, register_upload
+from tests.movie_files import HEADER, WAIT_SECONDS, movie_rows, wait_for, write_movies
+
+__all__ = ["HEADER", "WAIT_SECONDS", "movie_rows", "wait_for", "write_movies"]
 
 REPO = Path(__file__).resolve().parents[2]
-HEADER = (
-    "budget,homepage,original_language,original_title,overview,release_date,revenue,runtime,"
-    "status,title,vote_average,vote_count,production_company_id,genre_id,languages\r\n"
-)
-# Generous: the machine is shared and slow. Waiting ends as soon as the condition holds.
-WAIT_SECONDS = 300.0
-
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = WAIT_SECONDS) -> T:
-    """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.1)
-
-
-def movie_rows(count: int, *, prefix: str = "Movie", start: int = 0) -> str:
-    """`count` valid rows, each a distinct movie (titles `prefix start` ...)."""
-    return "".join(
-        f'1000.0,,en,{prefix} {n},"Plot of {prefix} {n}, with ""quotes""",'
-        f"2001-01-{1 + n % 28:02d},0.0,90,Released,{prefix} {n},6.5,10.0,1,18,['English']\r\n"
-        for n in range(start, start + count)
-    )
-
-
-def write_movies(path: Path, count: int, *, prefix: str = "Movie") -> Path:
-    with path.open("w", encoding="utf-8", newline="") as f:
-        f.write(HEADER)
-        for start in range(0, count, 10_000):
-            f.write(movie_rows(min(10_000, count - start), prefix=prefix, start=start))
-    return path
 
 
 def register_file(path: Path, *, max_error_rate: float | None = None) -> Upload:

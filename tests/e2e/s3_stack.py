@@ -9,17 +9,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 import httpx
 
 from local.emulator import Emulator, free_port, start_emulator
+from tests.movie_files import HEADER, wait_for, write_movies
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "infra"))
@@ -27,44 +26,14 @@ from s3_resources import ResourceConfig, Resources, ensure_resources  # noqa: E4
 
 sys.path.remove(str(REPO / "infra"))
 
+
+__all__ = ["HEADER", "wait_for", "write_movies"]
+
 API_KEY = "e2e-s3-key"
-WAIT_SECONDS = 240.0  # generous: the machine is small and shared; waits end when the state holds
 # Short enough that a redelivery comes within seconds; the lease shorter than the visibility
 # timeout, so a message redelivered after a crash finds the dead poller's lease expired.
 VISIBILITY_TIMEOUT = 6
 LEASE_SECONDS = 4
-HEADER = (
-    "budget,homepage,original_language,original_title,overview,release_date,revenue,runtime,"
-    "status,title,vote_average,vote_count,production_company_id,genre_id,languages\r\n"
-)
-
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = WAIT_SECONDS) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.2)
-
-
-def write_movies(path: Path, count: int, *, tag: str) -> Path:
-    """`count` distinct valid movies titled `E2E <tag> <n>`."""
-    with path.open("w", encoding="utf-8", newline="") as f:
-        f.write(HEADER)
-        for n in range(count):
-            title = f"E2E {tag} {n}"
-            f.write(
-                f'30000000.0,,en,{title},"A long overview of {title}, with ""quotes"", '
-                f'commas and enough words to look like the real export does.",'
-                f"2001-01-{1 + n % 28:02d},0.0,{90 + n % 60},Released,{title},"
-                f"6.5,{n % 1000}.0,{n % 97},18,\"['English', 'Français']\"\r\n"
-            )
-    return path
 
 
 @dataclass

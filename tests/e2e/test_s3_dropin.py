@@ -119,7 +119,7 @@ def test_presigned_upload_of_a_file_over_10_mb(fresh: Stack, clean_db: str, tmp_
     import httpx
 
     rows = 46_000
-    big = write_movies(tmp_path / "big.csv", rows, tag="presigned")
+    big = write_movies(tmp_path / "big.csv", rows, prefix="E2E presigned")
     size = big.stat().st_size
     assert size > 10 * 1024 * 1024  # over API Gateway's request limit
     with fresh.http() as http:
@@ -213,7 +213,7 @@ def test_poller_killed_mid_ingest_then_restarted_completes_once(
     fresh: Stack, clean_db: str, tmp_path: Path
 ) -> None:
     rows = 120_000  # several chunks: long enough to be caught in the middle
-    big = write_movies(tmp_path / "killed.csv", rows, tag="killed")
+    big = write_movies(tmp_path / "killed.csv", rows, prefix="E2E killed")
     fresh.s3.upload_file(str(big), fresh.bucket, "incoming/killed.csv")
 
     def processing() -> bool:

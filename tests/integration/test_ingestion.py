@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
@@ -18,11 +17,8 @@ from functions.core.db import connect
 from functions.core.ingestion import run_upload
 from functions.core.uploads import NewUpload, Upload, register_upload
 from tests.conftest import SAMPLE_CSV
+from tests.movie_files import HEADER, wait_for
 
-HEADER = (
-    "budget,homepage,original_language,original_title,overview,release_date,revenue,runtime,"
-    "status,title,vote_average,vote_count,production_company_id,genre_id,languages\r\n"
-)
 MOVIE_VALUES = (
     "title, original_title, original_language, overview, release_date, release_year, budget, "
     "revenue, runtime, status, vote_average, vote_count, production_company_id, genre_id, "
@@ -293,13 +289,6 @@ def moviedb(*args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_for(condition, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
-
-
 def test_run_killed_mid_load_then_retried_ends_like_one_clean_run(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:
@@ -310,7 +299,7 @@ def test_run_killed_mid_load_then_retried_ends_like_one_clean_run(
         found = conn.execute("SELECT rows_read FROM uploads WHERE status = 'processing'").fetchone()
         return found is not None and found[0] > 0
 
-    wait_for(first_chunk_merged)
+    wait_for("the first chunk to be merged", first_chunk_merged)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     # killed mid-load: nothing published, the upload still marked as being processed
