@@ -6,7 +6,7 @@ every other door. The upload's state lives in PostgreSQL, not in a result backen
 
 Durability (settings in functions/core/queue.py): a message is acknowledged only when its task
 ended; a worker process that dies mid-task gets its message requeued; a dead worker's upload is
-taken over through its expired lease by the sweep every worker runs (functions/core/recovery.py).
+taken over through its expired lease by the sweep every worker runs (functions/core/takeover.py).
 Transient errors (database, storage) are retried with exponential backoff; a bad file fails once.
 """
 
