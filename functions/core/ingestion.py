@@ -104,13 +104,17 @@ class CountingReader(io.RawIOBase):
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """`host:pid:token`: unique per claim, so two threads of one process never share a lease."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 def dead_local_worker(owner: str | None) -> str | None:
     """`owner` if it names a process on this host that no longer runs (killed, crashed): its
     lease need not be waited out."""
-    host, _, pid = (owner or "").rpartition(":")
+    parts = (owner or "").rsplit(":", 2)
+    if len(parts) != 3:
+        return None
+    host, pid, _ = parts
     if host != socket.gethostname() or not pid.isdigit():
         return None
     try:
@@ -144,16 +148,31 @@ def _cols(names: tuple[str, ...], prefix: str = "") -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL(prefix) + sql.Identifier(n) for n in names)
 
 
-# A chunk: rank repeated keys in file order, publish the last occurrence of each key, count
-# earlier occurrences against the next one, and count the published rows against `movies`.
+# A chunk, applied in file order. Each key's last occurrence is what gets published. Counting
+# follows the file: a key's first occurrence is compared with the movie as it was before this
+# chunk (the merge tells that for keys that occur once; for repeated keys `repeated_firsts` looks
+# it up), and every later occurrence with the one before it. `natural_key` is the natural key
+# with its NULLs made comparable with `=`, so repeated keys can be matched by a hash join.
 _MERGE_CHUNK = sql.SQL(
     """
     WITH ranked AS MATERIALIZED (
         SELECT s.*,
+               lag(line) OVER w IS NULL AS is_first,
                lead(line) OVER w IS NULL AS is_last,
-               ROW({values}) IS NOT DISTINCT FROM lead(ROW({values})) OVER w AS same_as_next
+               ROW({values}) IS NOT DISTINCT FROM lag(ROW({values})) OVER w AS same_as_previous
           FROM ingest_staging s
         WINDOW w AS (PARTITION BY {key} ORDER BY line)
+    ),
+    repeated_firsts AS MATERIALIZED (
+        SELECT r.title, r.release_date, r.original_language,
+               m.id IS NULL AS is_new,
+               ROW({repeated_values}) IS NOT DISTINCT FROM ROW({movie_values}) AS same
+          FROM ranked r
+          LEFT JOIN movies m
+            ON m.title = r.title
+           AND m.release_date IS NOT DISTINCT FROM r.release_date
+           AND m.original_language IS NOT DISTINCT FROM r.original_language
+         WHERE r.is_first AND NOT r.is_last
     ),
     merged AS (
         INSERT INTO movies ({all}, last_upload_id)
@@ -162,15 +181,29 @@ _MERGE_CHUNK = sql.SQL(
            SET ({values}, last_upload_id, updated_at)
              = ROW({excluded}, EXCLUDED.last_upload_id, now())
          WHERE ROW({current}) IS DISTINCT FROM ROW({excluded})
-        RETURNING xmax = 0 AS inserted
+        RETURNING xmax = 0 AS inserted, title, release_date, original_language
+    ),
+    merged_once AS (  -- the merge's outcome for keys that occur once in the chunk
+        SELECT m.inserted FROM merged m
+         WHERE NOT EXISTS (
+               SELECT 1 FROM repeated_firsts f
+                WHERE f.title = m.title
+                  AND coalesce(f.release_date, '-infinity') = coalesce(m.release_date, '-infinity')
+                  AND coalesce(f.original_language, '') = coalesce(m.original_language, ''))
     )
-    SELECT m.inserted, m.updated, r.last, r.unchanged_repeats, r.updated_repeats
+    SELECT o.inserted, o.updated, r.once,
+           f.inserted, f.updated, f.unchanged,
+           r.later_updated, r.later_unchanged
       FROM (SELECT count(*) FILTER (WHERE inserted) AS inserted,
                    count(*) FILTER (WHERE NOT inserted) AS updated
-              FROM merged) m,
-           (SELECT count(*) FILTER (WHERE is_last) AS last,
-                   count(*) FILTER (WHERE NOT is_last AND same_as_next) AS unchanged_repeats,
-                   count(*) FILTER (WHERE NOT is_last AND NOT same_as_next) AS updated_repeats
+              FROM merged_once) o,
+           (SELECT count(*) FILTER (WHERE is_new) AS inserted,
+                   count(*) FILTER (WHERE NOT is_new AND NOT same) AS updated,
+                   count(*) FILTER (WHERE NOT is_new AND same) AS unchanged
+              FROM repeated_firsts) f,
+           (SELECT count(*) FILTER (WHERE is_first AND is_last) AS once,
+                   count(*) FILTER (WHERE NOT is_first AND NOT same_as_previous) AS later_updated,
+                   count(*) FILTER (WHERE NOT is_first AND same_as_previous) AS later_unchanged
               FROM ranked) r
     """
 ).format(
@@ -179,6 +212,8 @@ _MERGE_CHUNK = sql.SQL(
     all=_cols(MOVIE_COLUMNS),
     excluded=_cols(_VALUE_COLUMNS, "EXCLUDED."),
     current=_cols(_VALUE_COLUMNS, "movies."),
+    repeated_values=_cols(_VALUE_COLUMNS, "r."),
+    movie_values=_cols(_VALUE_COLUMNS, "m."),
 )
 
 _SAVE_REJECTION = """
@@ -265,12 +300,21 @@ def _merge_chunk(cur: psycopg.Cursor, upload_id: uuid.UUID, rows: list[StagingRo
         for row in rows:
             copy.write_row(row)
     cur.execute(_MERGE_CHUNK, {"upload_id": upload_id})
-    inserted, updated_last, last, unchanged_dup, updated_dup = cur.fetchone()  # type: ignore[misc]
+    (
+        once_inserted,
+        once_updated,
+        once,
+        first_inserted,
+        first_updated,
+        first_unchanged,
+        later_updated,
+        later_unchanged,
+    ) = cur.fetchone()  # type: ignore[misc]
     return Counts(
         received=len(rows),
-        inserted=inserted,
-        updated=updated_last + updated_dup,
-        unchanged=(last - inserted - updated_last) + unchanged_dup,
+        inserted=once_inserted + first_inserted,
+        updated=once_updated + first_updated + later_updated,
+        unchanged=(once - once_inserted - once_updated) + first_unchanged + later_unchanged,
     )
 
 

@@ -45,6 +45,7 @@ STAGING_COLUMNS: tuple[str, ...] = ("line", *MOVIE_COLUMNS)
 MAX_TITLE_LENGTH = 500  # keeps the natural-key index entry well under PostgreSQL's limit
 MAX_FIELD_CHARS = 1024 * 1024  # one field (e.g. an unterminated quote) can hold at most this
 MAX_LANGUAGES_LITERAL = 10_000
+MAX_LANGUAGE_NAME = 100  # each name is an entry of the languages GIN index (limit ~2.7 kB)
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
 
@@ -113,7 +114,7 @@ def rating(value: str) -> float | None:
         raise RowError("vote_average", f"not a number: {value!r}") from None
     if not 0.0 <= number <= 10.0:  # also rejects nan
         raise RowError("vote_average", f"outside 0..10: {value!r}")
-    return number
+    return round(number, 3)  # `real` refuses tiny values such as 1e-50
 
 
 @_memo
@@ -137,20 +138,27 @@ def parse_languages(value: str) -> list[str]:
     """
     if not value or value == "[]":
         return []
+    if len(value) > MAX_LANGUAGES_LITERAL:
+        raise RowError("languages", "list literal too long")
     if value.startswith("['") and value.endswith("']"):
         inner = value[2:-2]
         names = inner.split("', '")
         if "'" not in "".join(names) and "\\" not in inner:
-            return [name.strip() for name in names if name.strip()]
-    if len(value) > MAX_LANGUAGES_LITERAL:
-        raise RowError("languages", "list literal too long")
+            return _language_names(names)
     try:
         parsed = ast.literal_eval(value)
     except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
         raise RowError("languages", f"not a list of names: {value[:80]!r}") from None
     if not isinstance(parsed, list | tuple) or not all(isinstance(n, str) for n in parsed):
         raise RowError("languages", f"not a list of names: {value[:80]!r}")
-    return [name.strip() for name in parsed if name.strip()]
+    return _language_names(parsed)
+
+
+def _language_names(names: Sequence[str]) -> list[str]:
+    stripped = [name.strip() for name in names if name.strip()]
+    if any(len(name) > MAX_LANGUAGE_NAME for name in stripped):
+        raise RowError("languages", f"a language name longer than {MAX_LANGUAGE_NAME} characters")
+    return stripped
 
 
 @_memo
@@ -220,7 +228,9 @@ def make_normaliser(layout: CsvLayout) -> Callable[[list[str]], list[object]]:
         if len(title) > MAX_TITLE_LENGTH:
             raise RowError("title", f"longer than {MAX_TITLE_LENGTH} characters")
         language = fields[i_language].strip().lower() or None
-        if language is not None and not (len(language) <= 3 and language.isalpha()):
+        if language is not None and not (
+            2 <= len(language) <= 3 and language.isascii() and language.isalpha()
+        ):
             raise RowError("original_language", f"not a language code: {language[:20]!r}")
         votes = whole_number(fields[i_votes], "vote_count", INT4_MAX)
         average = rating(fields[i_rating])

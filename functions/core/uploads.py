@@ -20,8 +20,6 @@ from functions.core.errors import UploadNotFound
 
 logger = logging.getLogger(__name__)
 
-UNFINISHED = ("pending", "processing")
-
 
 @dataclass
 class Upload:

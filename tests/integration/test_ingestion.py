@@ -192,6 +192,50 @@ def test_rows_repeated_in_one_file_last_one_wins(conn: psycopg.Connection, tmp_p
     ]
 
 
+def test_repeats_of_an_existing_movie_are_counted_in_file_order(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    ingest(write(tmp_path, "a.csv", row("Alpha")))
+    upload = ingest(
+        write(
+            tmp_path,
+            "b.csv",
+            row("Alpha"),  # as in the database: unchanged
+            row("Alpha", rating="9.0"),  # differs from the one before: updated
+            row("Alpha", rating="9.0"),  # same as the one before: unchanged
+        )
+    )
+    assert counts(upload) == (3, 0, 1, 2, 0)
+    assert conn.execute("SELECT vote_average FROM movies").fetchall() == [(9.0,)]
+
+
+def test_counts_do_not_depend_on_how_the_file_is_chunked(
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.core import ingestion
+
+    rows = [
+        row("Alpha"),
+        row("Beta", rating="1.0"),
+        row("Alpha", rating="2.0"),
+        row("Beta", rating="1.0"),
+        row("Gamma", date=""),
+        row("Alpha", rating="2.0"),
+        row("Gamma", date="", rating="3.0"),
+    ]
+    seed = write(tmp_path, "seed.csv", row("Alpha"), row("Gamma", date=""))
+    outcomes = []
+    for chunk_rows in (20_000, 3, 1):
+        conn.execute("TRUNCATE movies, upload_rejections, uploads CASCADE")
+        monkeypatch.setattr(ingestion, "CHUNK_ROWS", chunk_rows)
+        ingest(seed)
+        upload = ingest(write(tmp_path, f"file-{chunk_rows}.csv", *rows))
+        outcomes.append((counts(upload), catalogue(conn)))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    # Alpha same, Beta new, Alpha 2.0, Beta same, Gamma same, Alpha same, Gamma 3.0
+    assert outcomes[0][0] == (7, 1, 2, 4, 0)
+
+
 def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_load(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:

@@ -37,7 +37,7 @@ def test_a_processing_upload_whose_lease_expired_is_sent_again_once(
     stalled = _upload(
         conn,
         "processing",
-        lease_owner="'another-host:4242'",
+        lease_owner="'another-host:4242:0123456789ab'",
         lease_expires_at="now() - interval '5 seconds'",
         updated_at="now() - interval '65 seconds'",
     )
@@ -50,7 +50,7 @@ def test_a_live_lease_or_a_fresh_pending_upload_is_left_alone(conn: psycopg.Conn
     _upload(
         conn,
         "processing",
-        lease_owner="'another-host:4242'",
+        lease_owner="'another-host:4242:0123456789ab'",
         lease_expires_at="now() + interval '30 seconds'",
         updated_at="now() - interval '2 seconds'",
     )
@@ -85,7 +85,7 @@ def test_an_upload_held_by_a_dead_process_of_this_host_is_sent_at_once(
     orphan = _upload(
         conn,
         "processing",
-        lease_owner=f"'{socket.gethostname()}:{gone}'",
+        lease_owner=f"'{socket.gethostname()}:{gone}:0123456789ab'",
         lease_expires_at="now() + interval '50 seconds'",  # the lease itself still runs
         updated_at="now() - interval '3 seconds'",
     )

@@ -155,6 +155,8 @@ def test_blank_lines_are_not_records() -> None:
         (("['English']", "English"), "languages", "not a list of names"),
         (("['English']", "\"__import__('os')\""), "languages", "not a list of names"),
         ((",en,", ",english,"), "original_language", "not a language code"),
+        ((",en,", ",é,"), "original_language", "not a language code"),
+        (("['English']", "['" + "E" * 3000 + "']"), "languages", "longer than 100"),
     ],
 )
 def test_each_kind_of_bad_value_is_rejected_with_column_and_reason(
@@ -242,3 +244,8 @@ def test_number_and_date_helpers() -> None:
     assert release_date("") is None
     with pytest.raises(RowError, match="too large"):
         whole_number("3000000000", "runtime", 2**31 - 1)
+
+
+def test_a_rating_too_small_for_postgresql_real_is_rounded() -> None:
+    assert rating("1e-50") == 0.0
+    assert rating("7.7") == 7.7
