@@ -41,7 +41,7 @@ from functions.core.intake import EmptyFile, NotCsv
 from functions.core.multipart import MalformedMultipart, MissingFileField, NotMultipart
 from functions.core.queue import BrokerUnavailable
 from functions.core.s3_intake import S3NotConfigured
-from functions.core.storage import UploadTooLarge
+from functions.core.storage import StorageUnavailable, UploadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     ServiceUnhealthy: (503, "unhealthy"),
     BrokerUnavailable: (503, "broker_unavailable"),
     S3NotConfigured: (503, "s3_not_configured"),
+    StorageUnavailable: (503, "storage_unavailable"),
     ClientDisconnect: (400, "incomplete_request"),
     # The database down or overloaded is not the client's fault, and it may pass.
     psycopg.OperationalError: (503, "database_unavailable"),

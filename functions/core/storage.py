@@ -8,6 +8,7 @@ are named by a fresh uuid.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -34,6 +35,27 @@ class UploadTooLarge(MovieDbError):
 
     def __str__(self) -> str:
         return f"the file is larger than the limit of {self.max_bytes} bytes"
+
+
+@dataclass
+class StorageUnavailable(MovieDbError):
+    """The file could not be written where uploads are kept (disk full, S3 unreachable)."""
+
+    cause: str
+
+    def __str__(self) -> str:
+        return f"the upload could not be stored: {self.cause}"
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Failures of the storage itself (not of the incoming stream) as StorageUnavailable."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (OSError, BotoCoreError, ClientError) as e:
+        raise StorageUnavailable(f"{type(e).__name__}: {e}") from e
 
 
 @dataclass
@@ -77,16 +99,20 @@ class LocalStorage:
         self.directory = directory
 
     def save(self, chunks: Iterable[bytes], *, max_bytes: int) -> StoredFile:
-        self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{uuid.uuid4()}.csv"
         digest = _Digest(max_bytes)
         try:
-            with path.open("xb") as f:
+            with _storage_errors():
+                self.directory.mkdir(parents=True, exist_ok=True)
+                f = path.open("xb")
+            with f:
                 for chunk in chunks:
                     digest.add(chunk)
-                    f.write(chunk)
+                    with _storage_errors():
+                        f.write(chunk)
         except BaseException:
-            path.unlink(missing_ok=True)  # nothing left behind
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # nothing left behind
             raise
         return StoredFile(path.as_uri(), digest.sha256.hexdigest(), digest.size)
 
@@ -114,19 +140,21 @@ class S3Storage:
         client = s3_client()
         key = f"{self.prefix}{uuid.uuid4()}.csv"
         digest = _Digest(max_bytes)
-        multipart = client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        with _storage_errors():
+            multipart = client.create_multipart_upload(Bucket=self.bucket, Key=key)
         parts: list[dict[str, Any]] = []
         buffer = bytearray()
 
         def flush() -> None:
             number = len(parts) + 1
-            answer = client.upload_part(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=multipart["UploadId"],
-                PartNumber=number,
-                Body=bytes(buffer),
-            )
+            with _storage_errors():
+                answer = client.upload_part(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=multipart["UploadId"],
+                    PartNumber=number,
+                    Body=bytes(buffer),
+                )
             parts.append({"PartNumber": number, "ETag": answer["ETag"]})
             buffer.clear()
 
@@ -138,16 +166,18 @@ class S3Storage:
                     flush()
             if buffer or not parts:
                 flush()
-            client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=multipart["UploadId"],
-                MultipartUpload={"Parts": parts},
-            )
+            with _storage_errors():
+                client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=multipart["UploadId"],
+                    MultipartUpload={"Parts": parts},
+                )
         except BaseException:
-            client.abort_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=multipart["UploadId"]
-            )
+            with contextlib.suppress(StorageUnavailable), _storage_errors():
+                client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=multipart["UploadId"]
+                )
             raise
         return StoredFile(f"s3://{self.bucket}/{key}", digest.sha256.hexdigest(), digest.size)
 

@@ -406,3 +406,15 @@ def test_docs_and_openapi_describe_every_error(client: TestClient) -> None:
                 if code.startswith(("4", "5")):
                     ref = answer["content"]["application/json"]["schema"]["$ref"]
                     assert ref.endswith("/ErrorResponse"), (operation["operationId"], code)
+
+
+def test_upload_that_cannot_be_stored_is_503_and_records_nothing(
+    client: TestClient, api_env: Path, database_url: str
+) -> None:
+    api_env.mkdir(parents=True, exist_ok=True)
+    (api_env / "uploads").write_text("a file where the uploads directory should be")
+    response = post_csv(client, csv_bytes(row("Stored nowhere")))
+    error = assert_error(response, 503, "storage_unavailable")
+    assert "could not be stored" in error["message"]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM uploads").fetchone() == (0,)
