@@ -157,8 +157,12 @@ def accept_upload(
     except BaseException:
         storage.delete(stored.uri)
         raise
-    if not registration.created:
+    if registration.replaced_uri is not None:  # a failed upload is retried with this copy
+        if storage.owns(registration.replaced_uri):
+            storage.delete(registration.replaced_uri)
+    elif not registration.created:
         storage.delete(stored.uri)  # the earlier upload keeps its own copy
+    if not registration.created:
         logger.info("same content uploaded again", extra={"upload_id": str(registration.upload.id)})
     elif layout.ignored_columns:
         logger.info(

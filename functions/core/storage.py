@@ -78,6 +78,10 @@ class Storage(Protocol):
 
     def delete(self, uri: str) -> None: ...
 
+    def owns(self, uri: str) -> bool:
+        """Whether `uri` is a file this storage wrote (never delete a user's own file)."""
+        ...
+
 
 class _Digest:
     """sha256 and size of the bytes passed through, with the size limit enforced."""
@@ -118,6 +122,12 @@ class LocalStorage:
 
     def delete(self, uri: str) -> None:
         _local_path(uri).unlink(missing_ok=True)
+
+    def owns(self, uri: str) -> bool:
+        try:
+            return _local_path(uri).parent == self.directory
+        except UnsupportedStorageUri:
+            return False
 
 
 @lru_cache(maxsize=1)
@@ -184,6 +194,13 @@ class S3Storage:
     def delete(self, uri: str) -> None:
         bucket, key = _s3_location(uri)
         s3_client().delete_object(Bucket=bucket, Key=key)
+
+    def owns(self, uri: str) -> bool:
+        try:
+            bucket, key = _s3_location(uri)
+        except UnsupportedStorageUri:
+            return False
+        return bucket == self.bucket and key.startswith(self.prefix)
 
 
 def get_storage() -> Storage:

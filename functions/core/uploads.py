@@ -67,6 +67,7 @@ class NewUpload:
 class Registration:
     upload: Upload
     created: bool  # False: the same content was already registered as `upload`
+    replaced_uri: str | None = None  # a failed earlier upload's old file, now superseded
 
 
 def register_upload(conn: psycopg.Connection, new: NewUpload) -> Registration:
@@ -95,6 +96,15 @@ def register_upload(conn: psycopg.Connection, new: NewUpload) -> Registration:
             return Registration(row, created=True)
         cur.execute("SELECT * FROM uploads WHERE content_sha256 = %s", (new.content_sha256,))
         existing = cur.fetchone()
+        if existing is not None and existing.status == "failed" and new.storage_uri:
+            # Its retry reads the copy just sent: the old one may be gone (a moved file).
+            cur.execute(
+                "UPDATE uploads SET storage_uri = %s, updated_at = now()"
+                " WHERE id = %s AND status = 'failed' RETURNING *",
+                (new.storage_uri, existing.id),
+            )
+            if (retried := cur.fetchone()) is not None:
+                return Registration(retried, created=False, replaced_uri=existing.storage_uri)
     if existing is None:  # deleted between the two statements: register again
         return register_upload(conn, new)
     return Registration(existing, created=False)

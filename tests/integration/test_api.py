@@ -155,7 +155,7 @@ def test_same_content_again_does_no_new_work_and_points_at_the_earlier_upload(
 
 
 def test_a_failed_upload_sent_again_is_run_again(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, api_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MOVIEDB_MAX_ERROR_RATE", "0")
     reset_caches()
@@ -173,6 +173,7 @@ def test_a_failed_upload_sent_again_is_run_again(
         "duplicate": True,
     }
     assert wait_finished(client, again.json()["status_url"])["attempts"] == 2
+    assert len(stored_files(api_env)) == 1  # it ran on the new copy; the old one is gone
 
 
 def test_rejected_rows_download_as_csv(client: TestClient) -> None:

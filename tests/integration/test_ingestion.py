@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -381,3 +382,26 @@ def test_an_upload_whose_file_has_not_arrived_is_left_waiting(conn: psycopg.Conn
         waiting = register_upload(c, NewUpload(filename="later.csv", source="s3")).upload
     assert run_upload(waiting.id).status == "pending"
     assert waiting.id not in unfinished_upload_ids(conn)
+
+
+def test_a_failed_upload_sent_again_reads_the_new_copy(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    from functions.cli import file_digest
+
+    first = write(tmp_path, "first.csv", row("Alpha"))
+    sha256, size = file_digest(first)
+    new = NewUpload(filename="first.csv", source="cli", content_sha256=sha256, size_bytes=size)
+    with connect() as c:
+        upload = register_upload(c, replace(new, storage_uri=first.as_uri())).upload
+    first.rename(tmp_path / "moved-away.csv")
+    with pytest.raises(FileNotFoundError):
+        run_upload(upload.id)
+    again = write(tmp_path, "again.csv", row("Alpha"))
+    with connect() as c:
+        registration = register_upload(c, replace(new, storage_uri=again.as_uri()))
+    assert registration.upload.id == upload.id and not registration.created
+    assert registration.replaced_uri == first.as_uri()
+    retried = run_upload(upload.id, retry_failed=True)
+    assert retried.status == "completed" and counts(retried) == (1, 1, 0, 0, 0)
+    assert retried.storage_uri == again.as_uri()
