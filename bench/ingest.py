@@ -62,9 +62,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: `functions` and `bench` from this checkout
 
 from bench.generate import DEFAULT_SEED, OUT_DIR, Manifest, cached_dataset  # noqa: E402
-from functions.cli import SUMMARY_FIELDS, file_digest  # noqa: E402
+from functions.cli import SUMMARY_FIELDS  # noqa: E402
 from functions.core.config import get_settings  # noqa: E402
 from functions.core.ingestion import CountingReader  # noqa: E402
+from functions.core.intake import file_digest  # noqa: E402
 from functions.core.migrations import migrate  # noqa: E402
 from functions.core.parsing import MOVIE_COLUMNS, MovieCsv  # noqa: E402
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
 import json
 import logging
 import sys
@@ -14,28 +12,13 @@ from typing import Any
 
 from functions.core.config import get_settings
 from functions.core.db import connect, database_url
-from functions.core.ingestion import Progress, run_upload
+from functions.core.ingestion import Progress
+from functions.core.intake import ingest_local_file
 from functions.core.migrations import migrate
-from functions.core.uploads import (
-    REJECTION_FIELDS,
-    NewUpload,
-    Upload,
-    iter_rejections,
-    register_upload,
-)
+from functions.core.upload_queries import rejects_csv
+from functions.core.uploads import Upload
 
 SUMMARY_FIELDS = ("received", "inserted", "updated", "unchanged", "rejected")
-
-
-def file_digest(path: Path) -> tuple[str, int]:
-    """sha256 and size of a file, read in blocks."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
 
 
 def _summary(upload: Upload, *, duplicate: bool) -> dict[str, object]:
@@ -125,26 +108,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"moviedb ingest: no such file: {path}", file=sys.stderr)
         return 2
-    settings = get_settings()
     migrate(database_url())
-    sha256, size = file_digest(path)
-    new = NewUpload(
-        filename=path.name,
-        source="cli",
-        content_sha256=sha256,
-        size_bytes=size,
-        storage_uri=path.resolve().as_uri(),
-        max_error_rate=args.max_error_rate
-        if args.max_error_rate is not None
-        else settings.max_error_rate,
-    )
-    with connect() as conn:
-        registration = register_upload(conn, new)
-    upload = registration.upload
-    duplicate = not registration.created and upload.status == "completed"
-    if not duplicate:
-        with _ProgressBar(size, enabled=sys.stderr.isatty() and not args.json) as bar:
-            upload = run_upload(upload.id, retry_failed=True, on_progress=bar.update)
+    max_error_rate = args.max_error_rate
+    if max_error_rate is None:
+        max_error_rate = get_settings().max_error_rate
+    with _ProgressBar(path.stat().st_size, enabled=sys.stderr.isatty() and not args.json) as bar:
+        outcome = ingest_local_file(path, max_error_rate=max_error_rate, on_progress=bar.update)
+    upload, duplicate = outcome.upload, outcome.duplicate
     if args.json:
         print(json.dumps(_summary(upload, duplicate=duplicate)))
     else:
@@ -153,10 +123,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_rejects(args: argparse.Namespace) -> int:
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(REJECTION_FIELDS)
-    with connect() as conn:
-        writer.writerows(iter_rejections(conn, args.upload_id))
+    for block in rejects_csv(args.upload_id):
+        sys.stdout.buffer.write(block)
+    sys.stdout.flush()
     return 0
 
 

@@ -10,17 +10,18 @@ earlier upload is returned. Whatever goes wrong on the way, nothing is left behi
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from functions.core.config import get_settings
-from functions.core.db import get_pool
+from functions.core.db import connect, get_pool
 from functions.core.errors import MovieDbError
-from functions.core.ingestion import run_upload
+from functions.core.ingestion import ProgressCallback, run_upload
 from functions.core.multipart import MissingFileField, file_field
 from functions.core.parsing import CsvLayout, read_layout
 from functions.core.storage import UploadTooLarge, get_storage
@@ -219,3 +220,42 @@ def ingest_accepted(upload_id: uuid.UUID, *, retry_failed: bool = False) -> None
         run_upload(upload_id, retry_failed=retry_failed)
     except Exception:
         logger.exception("background ingestion failed", extra={"upload_id": str(upload_id)})
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """sha256 and size of a file, read in blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+@dataclass
+class LocalIngestion:
+    upload: Upload
+    duplicate: bool  # the same content was ingested before: nothing was done
+
+
+def ingest_local_file(
+    path: Path, *, max_error_rate: float | None, on_progress: ProgressCallback | None = None
+) -> LocalIngestion:
+    """The command line's door: register a file where it lies (it is not copied) and ingest it.
+    Content ingested before is not run again; a failed or interrupted upload of it is."""
+    sha256, size = file_digest(path)
+    new = NewUpload(
+        filename=path.name,
+        source="cli",
+        content_sha256=sha256,
+        size_bytes=size,
+        storage_uri=path.resolve().as_uri(),
+        max_error_rate=max_error_rate,
+    )
+    with connect() as conn:
+        registration = register_upload(conn, new)
+    if not registration.created and registration.upload.status == "completed":
+        return LocalIngestion(registration.upload, duplicate=True)
+    upload = run_upload(registration.upload.id, retry_failed=True, on_progress=on_progress)
+    return LocalIngestion(upload, duplicate=False)

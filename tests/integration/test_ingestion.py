@@ -44,7 +44,7 @@ def row(
 
 def ingest(path: Path, *, max_error_rate: float | None = None) -> Upload:
     """Register and ingest a file the way the CLI does (content hash, then the pipeline)."""
-    from functions.cli import file_digest
+    from functions.core.intake import file_digest
 
     sha256, size = file_digest(path)
     with connect() as conn:
@@ -387,7 +387,7 @@ def test_an_upload_whose_file_has_not_arrived_is_left_waiting(conn: psycopg.Conn
 def test_a_failed_upload_sent_again_reads_the_new_copy(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    from functions.cli import file_digest
+    from functions.core.intake import file_digest
 
     first = write(tmp_path, "first.csv", row("Alpha"))
     sha256, size = file_digest(first)
