@@ -25,7 +25,7 @@ from functions.core.ingestion import ProgressCallback, run_upload
 from functions.core.multipart import MissingFileField, file_field
 from functions.core.parsing import CsvLayout, read_layout
 from functions.core.storage import UploadTooLarge, get_storage
-from functions.core.uploads import NewUpload, Upload, register_upload
+from functions.core.uploads import NewUpload, Upload, delete_pending_upload, register_upload
 
 logger = logging.getLogger(__name__)
 
@@ -193,12 +193,9 @@ def accept_multipart(
 def discard_upload(upload_id: uuid.UUID) -> None:
     """Undo an acceptance that was never processed: the record and its stored file."""
     with get_pool().connection() as conn:
-        row = conn.execute(
-            "DELETE FROM uploads WHERE id = %s AND status = 'pending' RETURNING storage_uri",
-            (upload_id,),
-        ).fetchone()
-    if row is not None and row[0]:
-        get_storage().delete(row[0])
+        storage_uri = delete_pending_upload(conn, upload_id)
+    if storage_uri:
+        get_storage().delete(storage_uri)
     logger.info("upload discarded", extra={"upload_id": str(upload_id)})
 
 

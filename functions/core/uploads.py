@@ -110,6 +110,16 @@ def register_upload(conn: psycopg.Connection, new: NewUpload) -> Registration:
     return Registration(existing, created=False)
 
 
+def delete_pending_upload(conn: psycopg.Connection, upload_id: uuid.UUID) -> str | None:
+    """Forget an upload no one has started (its job could not be queued); return where its
+    file is stored, for the caller to delete. None when it is gone or already started."""
+    row = conn.execute(
+        "DELETE FROM uploads WHERE id = %s AND status = 'pending' RETURNING storage_uri",
+        (upload_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def get_upload(conn: psycopg.Connection, upload_id: uuid.UUID | str) -> Upload:
     with conn.cursor(row_factory=class_row(Upload)) as cur:
         cur.execute("SELECT * FROM uploads WHERE id = %s", (str(upload_id),))
