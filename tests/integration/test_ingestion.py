@@ -16,6 +16,7 @@ import pytest
 
 from functions.core.db import connect
 from functions.core.ingestion import run_upload
+from functions.core.intake import ingest_local_file
 from functions.core.uploads import NewUpload, Upload, register_upload
 from tests.conftest import SAMPLE_CSV
 from tests.movie_files import HEADER, wait_for
@@ -43,23 +44,8 @@ def row(
 
 
 def ingest(path: Path, *, max_error_rate: float | None = None) -> Upload:
-    """Register and ingest a file the way the CLI does (content hash, then the pipeline)."""
-    from functions.core.intake import file_digest
-
-    sha256, size = file_digest(path)
-    with connect() as conn:
-        registration = register_upload(
-            conn,
-            NewUpload(
-                filename=path.name,
-                source="cli",
-                content_sha256=sha256,
-                size_bytes=size,
-                storage_uri=path.resolve().as_uri(),
-                max_error_rate=max_error_rate,
-            ),
-        )
-    return run_upload(registration.upload.id)
+    """Ingest a file the way `moviedb ingest` does."""
+    return ingest_local_file(path, max_error_rate=max_error_rate).upload
 
 
 def write(tmp_path: Path, name: str, *rows: str) -> Path:
