@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from functions.core.config import get_settings
 from functions.core.languages import language_code, spoken_names
+from functions.core.parsing import MOVIE_COLUMNS
 
 SortBy = Literal["id", "release_date", "vote_average", "vote_count", "revenue", "title"]
 SortOrder = Literal["asc", "desc"]
@@ -67,25 +68,8 @@ SORT_COLUMNS: dict[str, tuple[str, bool]] = {
     "title": ("text", False),
 }
 
-MOVIE_FIELDS: tuple[str, ...] = (
-    "id",
-    "title",
-    "original_title",
-    "original_language",
-    "overview",
-    "release_date",
-    "release_year",
-    "budget",
-    "revenue",
-    "runtime",
-    "status",
-    "vote_average",
-    "vote_count",
-    "production_company_id",
-    "genre_id",
-    "homepage",
-    "languages",
-)
+# What a listed movie carries: its id, the columns of the source file, its release year.
+MOVIE_FIELDS: tuple[str, ...] = ("id", *MOVIE_COLUMNS, "release_year")
 
 
 class Movie(BaseModel):

@@ -20,26 +20,9 @@ from functions.core.parsing import (
     whole_number,
 )
 from tests.conftest import SAMPLE_CSV
+from tests.movie_files import HEADER as TEST_FILE_HEADER
 
-HEADER = ",".join(
-    [
-        "budget",
-        "homepage",
-        "original_language",
-        "original_title",
-        "overview",
-        "release_date",
-        "revenue",
-        "runtime",
-        "status",
-        "title",
-        "vote_average",
-        "vote_count",
-        "production_company_id",
-        "genre_id",
-        "languages",
-    ]
-)
+HEADER = TEST_FILE_HEADER.rstrip("\r\n")
 GOOD = "30000000.0,,en,Toy Story,A film,1995-10-30,373554033.0,81,Released,Toy Story,7.7,5415.0,3,16,['English']"
 
 
