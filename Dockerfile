@@ -2,8 +2,8 @@
 # The one image for every long-running process of the docker-compose stack: the API (uvicorn),
 # the Celery worker, the S3-event poller and the one-shot migration. Two stages: `build` installs
 # the dependencies listed in pyproject.toml into a virtualenv; `runtime` is python-slim with that
-# virtualenv, the code (functions/) and infra/ (the SQL migrations are read from infra/migrations
-# at run time), running as an unprivileged user. No secret is baked in: configuration comes from
+# virtualenv with the package installed in it (code, SQL migrations), running as an
+# unprivileged user. No secret is baked in: configuration comes from
 # the environment (see .env.example).
 
 ARG PYTHON_VERSION=3.11
@@ -21,14 +21,13 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 
-# Then the project itself, installed in place (editable) so that the code runs from /app, where
-# infra/migrations sits beside functions/ as functions/core/migrations.py expects. Bytecode is
-# compiled here (pip did it for the dependencies): the unprivileged user could not write it.
+# Then the project itself, installed as a wheel (not editable): what runs is what the package
+# carries, the SQL migrations (package data) and the poller included, exactly as
+# `pip install .` gives it. pip compiles its bytecode: the unprivileged user could not write it.
 COPY README.md ./
 COPY functions ./functions
-COPY infra ./infra
-RUN pip install --no-deps -e . \
-    && python -m compileall -q --invalidation-mode unchecked-hash /app/functions
+RUN pip install --no-deps --no-cache-dir . \
+    && rm -rf /app/functions /app/build
 
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
@@ -44,7 +43,6 @@ RUN groupadd --system --gid 10001 moviedb \
     && mkdir -p /data \
     && chown moviedb:moviedb /data
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build /app /app
 WORKDIR /app
 USER 10001:10001
 VOLUME ["/data"]

@@ -3,13 +3,13 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test lint bench-ingest bench-api clean localstack
+.PHONY: setup run test test-fast lint bench-ingest bench-api clean localstack
 .PHONY: deploy-tools docker-up docker-down docker-clean package deploy deploy-local remove bench-lambda-import
 
 $(BIN)/moviedb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[local,dev]'
 	touch $@
 
 setup: $(BIN)/moviedb  ## create .venv with the service and its test tools
@@ -25,6 +25,9 @@ test: setup deploy-tools  ## lint, then every test (unit, integration, end to en
 
 localstack: setup  ## LocalStack on the host (Python 3.13 venv) for `moviedb local up --emulator localstack` and the S3 tests
 	bash local/install-localstack.sh
+
+test-fast: setup  ## unit and integration tests only (real PostgreSQL and Redis), no lint
+	$(BIN)/pytest -m "unit or integration"
 
 lint: setup
 	$(BIN)/ruff check .

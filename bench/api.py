@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from synthetic_movies import load_movies  # noqa: E402
 
-from functions.core.migrations import migrate  # noqa: E402
+from functions.core.schema import migrate  # noqa: E402
 
 LISTING = "/api/v1/movies"
 SEED_SORT = "sort_by=release_date&sort_order=desc"

@@ -64,10 +64,10 @@ sys.path.insert(0, str(REPO))  # run as a script: `functions` and `bench` from t
 from bench.generate import DEFAULT_SEED, OUT_DIR, Manifest, cached_dataset  # noqa: E402
 from functions.cli import SUMMARY_FIELDS  # noqa: E402
 from functions.core.config import get_settings  # noqa: E402
-from functions.core.ingestion import CountingReader  # noqa: E402
-from functions.core.intake import file_digest  # noqa: E402
-from functions.core.migrations import migrate  # noqa: E402
-from functions.core.parsing import MOVIE_COLUMNS, MovieCsv  # noqa: E402
+from functions.core.ingest.intake import file_digest  # noqa: E402
+from functions.core.ingest.parsing import MOVIE_COLUMNS, MovieCsv  # noqa: E402
+from functions.core.ingest.pipeline import CountingReader  # noqa: E402
+from functions.core.schema import migrate  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 COPY_BLOCK = 1 << 20

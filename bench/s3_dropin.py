@@ -29,7 +29,7 @@ sys.path[:0] = [str(REPO), str(REPO / "infra")]
 from s3_resources import ResourceConfig, ensure_resources  # noqa: E402
 
 from bench.generate import cached_dataset  # noqa: E402
-from functions.core.migrations import migrate  # noqa: E402
+from functions.core.schema import migrate  # noqa: E402
 from local.emulator import start_emulator  # noqa: E402
 
 

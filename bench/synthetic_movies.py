@@ -18,7 +18,9 @@ from pathlib import Path
 
 import psycopg
 
-INDEX_MIGRATION = Path(__file__).resolve().parents[1] / "infra/migrations/0002_query_indexes.sql"
+INDEX_MIGRATION = (
+    Path(__file__).resolve().parents[1] / "functions/core/schema/migrations/0002_query_indexes.sql"
+)
 
 INSERT_MOVIES = """
 WITH words AS (

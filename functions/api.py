@@ -2,7 +2,7 @@
 
 What `moviedb serve` runs (uvicorn `functions.api:app`) and, as `handler`, a Lambda function
 serving every route at once. The error shape and the mapping of errors to HTTP responses are
-`functions/web.py`'s, shared with each router's own Lambda handler.
+`functions/web/__init__.py`'s, shared with each router's own Lambda handler.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import sys
@@ -12,11 +13,11 @@ from typing import Any
 
 from functions.core.config import get_settings
 from functions.core.db import connect, database_url
-from functions.core.ingestion import Progress
-from functions.core.intake import ingest_local_file
-from functions.core.migrations import migrate
-from functions.core.upload_queries import rejects_csv
-from functions.core.uploads import Upload
+from functions.core.ingest.intake import ingest_local_file
+from functions.core.ingest.pipeline import Progress
+from functions.core.schema import migrate
+from functions.core.uploads.records import Upload, rejects_csv
+from functions.core.uploads.recovery import start_reaper
 
 SUMMARY_FIELDS = ("received", "inserted", "updated", "unchanged", "rejected")
 
@@ -56,7 +57,7 @@ class _ProgressBar(AbstractContextManager["_ProgressBar"]):
 
     def __init__(self, total_bytes: int, enabled: bool) -> None:
         self._bar = None
-        if enabled:
+        if enabled and importlib.util.find_spec("rich") is not None:  # a workstation extra
             from rich.progress import (
                 BarColumn,
                 DownloadColumn,
@@ -123,19 +124,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_rejects(args: argparse.Namespace) -> int:
-    for block in rejects_csv(args.upload_id):
+    for block in rejects_csv(connect, args.upload_id):
         sys.stdout.buffer.write(block)
     sys.stdout.flush()
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Migrate, then serve the API (functions.api:app) with uvicorn; unfinished uploads are
-    taken up again in a background thread."""
+    """Migrate, then serve the API (functions.api:app) with uvicorn; a reaper thread takes up
+    stalled uploads (at start: every one a stopped server left unfinished)."""
     import uvicorn
 
     from functions.core.auth import api_key
-    from functions.core.recovery import start_recovery
+    from functions.core.ingest.dispatch import in_process, shutdown_in_process
 
     migrate(database_url())
     key = api_key()
@@ -144,8 +145,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  {key.value}", flush=True)
     else:
         print("API key for uploads: MOVIEDB_API_KEY", flush=True)
-    start_recovery()
-    uvicorn.run("functions.api:app", host=args.host, port=args.port, proxy_headers=True)
+    reaper = start_reaper(in_process, at_start=True)
+    try:
+        uvicorn.run("functions.api:app", host=args.host, port=args.port, proxy_headers=True)
+    finally:
+        reaper.stop()
+        # Uploads running finish; those waiting stay pending for the next start's reaper.
+        shutdown_in_process(wait=True)
     return 0
 
 
@@ -171,7 +177,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         import psycopg
 
         from functions.core.queue import broker_status
-        from functions.core.takeover import upload_backlog
+        from functions.core.uploads.records import upload_backlog
 
         status = broker_status(with_workers=True)
         report: dict[str, object] = status.as_dict()
@@ -208,14 +214,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _local(name: str) -> Any:
-    """A module of the repository's local/ folder (local emulation; not part of the package)."""
+    """A module of the repository's local/ folder: workstation tools (the emulators and the
+    runner of `moviedb local up|drop`), not part of the package."""
     import importlib
 
     repo = Path(__file__).resolve().parents[1]
     if not (repo / "local" / f"{name}.py").is_file():
         raise SystemExit(
-            f"moviedb local: {repo / 'local'} is missing: these commands run from the "
-            "repository (or an image that copies its local/ folder beside functions/)"
+            f"moviedb local: {repo / 'local'} is missing: `moviedb local up|drop` are "
+            "workstation tools that run from the repository (`moviedb poll` is in the package)"
         )
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
@@ -237,8 +244,10 @@ def cmd_local_drop(args: argparse.Namespace) -> int:
     return int(_local("runner").drop(args.file, wait=not args.no_wait))
 
 
-def cmd_local_poll(args: argparse.Namespace) -> int:
-    return int(_local("poller").main([]))
+def cmd_poll(args: argparse.Namespace) -> int:
+    from functions import poller
+
+    return int(poller.main([]))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -332,6 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_worker)
 
     p = commands.add_parser(
+        "poll",
+        help="long-poll the ingest queue and hand each message to the ingest function",
+        description="Carry S3 events (and uploads handed off by the API) from the ingest SQS "
+        "queue to functions/ingest.py, as Lambda's event source mapping does on AWS: the "
+        "S3 drop-in path of docker-compose and `moviedb local up`. Settings: AWS_ENDPOINT_URL, "
+        "SQS_QUEUE_NAME or SQS_QUEUE_URL, AWS_REGION.",
+    )
+    p.set_defaults(run=cmd_poll)
+
+    p = commands.add_parser(
         "local",
         help="the S3 drop-in flow on this machine (emulated S3 and SQS)",
         description="Run the S3 drop-in flow locally: an S3/SQS emulator (moto's server, or "
@@ -367,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
         "poll",
         help="long-poll the ingest queue and hand each S3 event to functions/ingest.py",
     )
-    q.set_defaults(run=cmd_local_poll)
+    q.set_defaults(run=cmd_poll)
     return parser
 
 

@@ -1,13 +1,15 @@
-"""Lambda `handler` for CSV files landing in the bucket: S3 `ObjectCreated` events, given
-directly (S3 -> Lambda) or wrapped in SQS messages (S3 -> SQS -> Lambda, the deployed shape).
+"""Lambda `handler` of the ingest queue: CSV files landing in the bucket (S3 `ObjectCreated`
+events, given directly (S3 -> Lambda) or wrapped in SQS messages (S3 -> SQS -> Lambda, the
+deployed shape)), and uploads the API accepted over HTTP and handed off through the same queue.
 
-Each object goes to `ingest_s3_object` (functions/core/s3_intake.py). A failure — the upload
-`failed` (a bad file), is held by another worker, or an error — is reported, never swallowed:
+Each object goes to `ingest_s3_object`, each hand-off to `ingest_handoff`
+(functions/core/s3/intake.py). A failure — the upload `failed` (a bad file), is held by another
+worker, or an error — is reported, never swallowed:
 - SQS event: `{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`, so only the failed
   messages are retried, and dead-lettered after the queue's maxReceiveCount
   (the function's event source mapping needs `ReportBatchItemFailures`);
 - direct S3 event: the handler raises, and Lambda retries the asynchronous invocation.
-The local poller (local/poller.py) calls this same handler with SQS-shaped events.
+The local poller (functions/poller.py) calls this same handler with SQS-shaped events.
 """
 
 from __future__ import annotations
@@ -15,33 +17,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from functions.core.config import get_settings
-from functions.core.s3_intake import (
-    ingest_s3_object,
-    is_sqs_event,
-    s3_objects,
-    s3_objects_in_message,
-)
-from functions.logs import configure_logging
+from functions.core.s3.events import Handoff, is_sqs_event, read_message, s3_objects
+from functions.core.s3.intake import ingest_handoff, ingest_s3_object
+from functions.logs import configure_lambda_logging
 
 logger = logging.getLogger(__name__)
-_logging_configured = False
-
-
-def _configure_lambda_logging(context: Any) -> None:
-    """On Lambda (a context is given), JSON log lines at LOG_LEVEL, set up once per container.
-    Callers in a process of their own (the local poller) configure logging themselves."""
-    global _logging_configured
-    if context is not None and not _logging_configured:
-        configure_logging(get_settings().log_level)
-        _logging_configured = True
 
 
 def _ingest_message(record: dict[str, Any]) -> bool:
-    """Ingest every object of one SQS message; False when any of them failed."""
+    """Ingest what one SQS message carries; False when it failed."""
     try:
-        for obj in s3_objects_in_message(record.get("body") or ""):
-            ingest_s3_object(obj)
+        found = read_message(record.get("body") or "")
+        if isinstance(found, Handoff):
+            ingest_handoff(found)
+        else:
+            for obj in found:
+                ingest_s3_object(obj)
     except Exception:
         logger.exception("s3 event failed", extra={"message_id": record.get("messageId")})
         return False
@@ -49,7 +40,7 @@ def _ingest_message(record: dict[str, Any]) -> bool:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any] | None:
-    _configure_lambda_logging(context)
+    configure_lambda_logging(context)
     if is_sqs_event(event):
         failures = [
             {"itemIdentifier": record["messageId"]}

@@ -43,3 +43,17 @@ def configure_logging(level: str | int = "INFO", *, json_lines: bool = True) -> 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level if isinstance(level, int) else level.upper())
+
+
+_lambda_logging_configured = False
+
+
+def configure_lambda_logging(context: Any) -> None:
+    """On Lambda (a context is given), JSON log lines at MOVIEDB_LOG_LEVEL, set up once per
+    container. Callers in a process of their own (the poller) configure logging themselves."""
+    global _lambda_logging_configured
+    if context is not None and not _lambda_logging_configured:
+        from functions.core.config import get_settings
+
+        configure_logging(get_settings().log_level)
+        _lambda_logging_configured = True

@@ -1,5 +1,5 @@
-"""Lambda entry point that applies the schema migrations (infra/migrations, packaged with the
-code). It has no trigger: `make deploy` invokes it once after every deployment, as
+"""Lambda entry point that applies the schema migrations (package data of
+functions/core/schema). It has no trigger: `make deploy` invokes it once after every deployment, as
 `moviedb migrate` (the `migrate` service) does in docker-compose."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from functions.core.db import database_url
-from functions.core.migrations import migrate
+from functions.core.schema import migrate
 
 logger = logging.getLogger(__name__)
 

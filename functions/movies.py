@@ -1,7 +1,7 @@
 """GET /movies (the listing: filters, sorts, pages, cursors, counts) and GET /movies/{id}.
 
 Thin: the query string is validated into `MovieQuery` (a bad parameter is a 422 in the one error
-shape), `functions.core.queries` does the reading on a connection from the process-wide pool.
+shape), `functions.core.catalogue` does the reading on a pooled connection.
 
 The query string is validated by `MovieQuery` directly rather than through FastAPI's
 query-parameter model support, which re-inspects the model's annotations on every request
@@ -17,9 +17,16 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from functions.core.db import get_pool
-from functions.core.queries import INT8_MAX, Movie, MoviePage, MovieQuery, get_movie, search_movies
+from functions.core.catalogue.search import (
+    INT8_MAX,
+    Movie,
+    MoviePage,
+    MovieQuery,
+    get_movie,
+    search_movies,
+)
 from functions.web import error_responses, lambda_handler
+from functions.web.deps import ConnectionDep, CountCacheDep
 
 router = APIRouter(tags=["Movies"])
 
@@ -67,7 +74,7 @@ def _json(model: MoviePage | Movie) -> Response:
     responses=error_responses(422, 503),
     openapi_extra={"parameters": _query_parameters(MovieQuery)},
 )
-def list_movies(request: Request) -> Response:
+def list_movies(request: Request, conn: ConnectionDep, counts: CountCacheDep) -> Response:
     """The seed's listing (`page`, `page_size`, `release_year`, `language`, `sort_by`,
     `sort_order` -> `{items, total}`) and more: `spoken_language`, `year_from`/`year_to`,
     `genre_id`, `min_votes`, `q`, `count`, and `cursor` for keyset pagination.
@@ -77,9 +84,7 @@ def list_movies(request: Request) -> Response:
     A cursor works only with the filters and sort it was made for; an altered cursor is a 422.
     """
     query = movie_query(request)
-    with get_pool().connection() as conn:
-        page = search_movies(conn, query)
-    return _json(page)
+    return _json(search_movies(conn, query, count_cache=counts))
 
 
 @router.get(
@@ -88,9 +93,8 @@ def list_movies(request: Request) -> Response:
     response_model=Movie,
     responses=error_responses(404, 422, 503),
 )
-def read_movie(movie_id: Annotated[int, Path(ge=1, le=INT8_MAX)]) -> Response:
-    with get_pool().connection() as conn:
-        movie = get_movie(conn, movie_id)
+def read_movie(movie_id: Annotated[int, Path(ge=1, le=INT8_MAX)], conn: ConnectionDep) -> Response:
+    movie = get_movie(conn, movie_id)
     if movie is None:
         raise HTTPException(status_code=404, detail=f"no movie with id {movie_id}")
     return _json(movie)

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from functions.core.health import check_health
-from functions.core.queue import broker_status
+from functions.core.queue import broker_status, celery_installed
 from functions.web import error_responses, lambda_handler
 
 router = APIRouter(tags=["Health"])
@@ -23,7 +23,8 @@ class HealthResponse(BaseModel):
     )
     broker: str = Field(
         examples=["ok"],
-        description="The Celery broker (Redis): `ok` or `unreachable`. Only "
+        description="The Celery broker (Redis): `ok`, `unreachable`, or `not_configured` where "
+        "the deployment has no Celery (AWS Lambda). Only "
         "`use_celery=true` needs it, so an unreachable broker does not make the service "
         "unhealthy (such uploads answer 503 meanwhile); `moviedb worker --status` tells more.",
     )
@@ -48,7 +49,10 @@ def health() -> HealthResponse:
     """200 when the database answers and every schema migration is applied; 503 otherwise,
     with the reason in the error's `details.health`."""
     report = check_health()
-    broker = "ok" if broker_status().reachable else "unreachable"
+    if not celery_installed():
+        broker = "not_configured"  # a deployment without Celery (AWS Lambda)
+    else:
+        broker = "ok" if broker_status().reachable else "unreachable"
     return HealthResponse(
         status="ok",
         database=report.database,

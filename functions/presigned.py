@@ -15,9 +15,10 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from pydantic import AfterValidator, BaseModel, Field
 
-from functions.core.db import get_pool
-from functions.core.s3_intake import create_presigned_upload, safe_filename
+from functions.core.ingest.filenames import key_filename
+from functions.core.s3.presign import create_presigned_upload
 from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
+from functions.web.deps import ConnectionDep
 
 router = APIRouter(tags=["Uploads"])
 
@@ -26,7 +27,7 @@ class PresignedUploadRequest(BaseModel):
     filename: Annotated[
         str,
         Field(min_length=1, max_length=1024, examples=["movies.csv"]),
-        AfterValidator(lambda name: safe_filename(name) and name),
+        AfterValidator(lambda name: key_filename(name) and name),
     ] = Field(description="The file's name; the object is stored as `<name>.csv`.")
     size: int = Field(
         ge=1,
@@ -57,12 +58,13 @@ class PresignedUploadAnswer(BaseModel):
     dependencies=[ApiKeyRequired],
     responses=error_responses(401, 403, 413, 422, 503),
 )
-def presigned_upload(request: Request, body: PresignedUploadRequest) -> PresignedUploadAnswer:
+def presigned_upload(
+    request: Request, body: PresignedUploadRequest, conn: ConnectionDep
+) -> PresignedUploadAnswer:
     """Answers a presigned POST form for the bucket: send the file with it (e.g.
     `curl -F key=... -F ...every field... -F file=@movies.csv URL`). Once the file is in the
     bucket its rows are loaded; poll `status_url` for the outcome."""
-    with get_pool().connection() as conn:
-        presigned = create_presigned_upload(conn, filename=body.filename, size=body.size)
+    presigned = create_presigned_upload(conn, filename=body.filename, size=body.size)
     return PresignedUploadAnswer(
         upload_id=presigned.upload.id,
         status=presigned.upload.status,

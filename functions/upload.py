@@ -2,13 +2,14 @@
 
 The body is read as it arrives (never spooled whole by the framework): the multipart parser
 hands the file's bytes to storage, which hashes and size-checks them on the way. The rows are
-then processed as a background task (or, with `use_celery=true`, by the Celery worker).
+then processed by this process's ingestion threads, handed on by a background task (or, with
+`use_celery=true`, by the Celery worker; on AWS Lambda by the ingest function, through its
+queue).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Annotated, Any
 
@@ -18,23 +19,12 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from functions.core.intake import (
-    accept_multipart,
-    ingest_accepted,
-    queue_or_discard,
-)
+from functions.core.ingest.dispatch import dispatcher, in_process
+from functions.core.ingest.intake import dispatch_or_discard
 from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
+from functions.web.forms import accept_multipart, body_chunks, declared_length
 
 router = APIRouter(tags=["Uploads"])
-
-
-def celery_enqueue() -> Callable[..., None]:
-    """The Celery door: the task is sent by name (functions/core/queue.py), the worker's code
-    is not imported here. It raises BrokerUnavailable when Redis is down; the new upload is
-    then discarded (record and stored file) and the answer is 503."""
-    from functions.core.queue import enqueue_ingest
-
-    return enqueue_ingest
 
 
 class UploadAccepted(BaseModel):
@@ -84,26 +74,6 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-def _body_chunks(request: Request) -> Iterator[bytes]:
-    """The request body as it arrives, for a worker thread (each chunk awaited on the loop)."""
-    stream = request.stream()
-
-    async def next_chunk() -> bytes | None:
-        try:
-            return await stream.__anext__()
-        except StopAsyncIteration:
-            return None
-
-    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-        if chunk:
-            yield chunk
-
-
-def _declared_length(request: Request) -> int | None:
-    value = request.headers.get("content-length", "")
-    return int(value) if value.isdigit() else None
-
-
 @router.post(
     "/upload",
     summary="Upload a movie CSV file",
@@ -137,26 +107,27 @@ async def upload_csv(
 ) -> JSONResponse:
     """Streams the file to storage while hashing and size-checking it; the header row is
     checked before the answer. 202 with the `upload_id` and a `status_url` to poll."""
-    enqueue = celery_enqueue() if use_celery else None
+    dispatch = dispatcher(use_celery=use_celery)
     acceptance = await anyio.to_thread.run_sync(
         partial(
             accept_multipart,
-            _body_chunks(request),
+            body_chunks(request),
             request.headers.get("content-type", ""),
-            declared_length=_declared_length(request),
+            declared_length=declared_length(request),
         )
     )
     upload = acceptance.upload
     if acceptance.needs_processing:
-        if enqueue is not None:
-            send = partial(enqueue, retry_failed=acceptance.retry)
-            await anyio.to_thread.run_sync(queue_or_discard, acceptance, send)
+        if dispatch is in_process:
+            # FastAPI's background task, after the answer; it only hands the upload to the
+            # ingestion threads, so no request thread waits for an ingestion.
+            background_tasks.add_task(dispatch_or_discard, acceptance, dispatch)
         else:
-            background_tasks.add_task(ingest_accepted, upload.id, retry_failed=acceptance.retry)
+            await anyio.to_thread.run_sync(dispatch_or_discard, acceptance, dispatch)
     status_url = api_url(request, f"/uploads/{upload.id}")
     answer = UploadAccepted(
         upload_id=upload.id,
-        status="pending" if acceptance.retry else upload.status,
+        status=upload.status,
         status_url=status_url,
         duplicate=not acceptance.created,
     )

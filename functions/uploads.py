@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from itertools import chain
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from functions.core.db import get_pool
-from functions.core.upload_queries import list_uploads, rejects_csv
-from functions.core.uploads import Upload, get_upload
+from functions.core.uploads.records import Upload, get_upload, list_uploads, rejects_csv
+from functions.core.uploads.status import Status
 from functions.web import api_url, error_responses, lambda_handler
+from functions.web.deps import ConnectionDep
 
 router = APIRouter(tags=["Uploads"])
 
-Status = Literal["pending", "processing", "completed", "failed"]
 UploadId = Annotated[uuid.UUID, Path(description="The `upload_id` the upload was answered with.")]
 
 
@@ -103,7 +104,7 @@ class UploadList(BaseModel):
 
 def upload_status(request: Request, upload: Upload) -> UploadStatus:
     counts = None
-    if upload.status == "completed" and upload.received is not None:
+    if upload.status == Status.COMPLETED and upload.received is not None:
         counts = UploadCounts(
             received=upload.received,
             inserted=upload.inserted or 0,
@@ -118,7 +119,7 @@ def upload_status(request: Request, upload: Upload) -> UploadStatus:
         upload_id=upload.id,
         filename=upload.filename,
         source=upload.source,
-        status=upload.status,  # type: ignore[arg-type]
+        status=upload.status,
         size_bytes=upload.size_bytes,
         content_sha256=upload.content_sha256,
         progress=UploadProgress(
@@ -140,12 +141,12 @@ def upload_status(request: Request, upload: Upload) -> UploadStatus:
 @router.get("/uploads", summary="Uploads, newest first", responses=error_responses(422, 503))
 def uploads(
     request: Request,
+    conn: ConnectionDep,
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
     page_size: Annotated[int, Query(ge=1, le=100, description="Uploads per page.")] = 20,
     status: Annotated[Status | None, Query(description="Only uploads in this state.")] = None,
 ) -> UploadList:
-    with get_pool().connection() as conn:
-        found = list_uploads(conn, page=page, page_size=page_size, status=status)
+    found = list_uploads(conn, page=page, page_size=page_size, status=status)
     return UploadList(
         items=[upload_status(request, u) for u in found.items],
         total=found.total,
@@ -159,10 +160,8 @@ def uploads(
     summary="One upload: status, progress, counts, error",
     responses=error_responses(404, 422, 503),
 )
-def upload(request: Request, upload_id: UploadId) -> UploadStatus:
-    with get_pool().connection() as conn:
-        found = get_upload(conn, upload_id)
-    return upload_status(request, found)
+def upload(request: Request, upload_id: UploadId, conn: ConnectionDep) -> UploadStatus:
+    return upload_status(request, get_upload(conn, upload_id))
 
 
 @router.get(
@@ -179,10 +178,10 @@ def upload(request: Request, upload_id: UploadId) -> UploadStatus:
     },
 )
 def rejects(upload_id: UploadId) -> StreamingResponse:
-    with get_pool().connection() as conn:
-        get_upload(conn, upload_id)  # 404 before the download starts
+    rows = rejects_csv(get_pool().connection, upload_id)
+    first = next(rows)  # UploadNotFound (404) here, before the download starts
     return StreamingResponse(
-        rejects_csv(upload_id),
+        chain([first], rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="rejects-{upload_id}.csv"'},
     )

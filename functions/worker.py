@@ -6,48 +6,48 @@ every other door. The upload's state lives in PostgreSQL, not in a result backen
 
 Durability (settings in functions/core/queue.py): a message is acknowledged only when its task
 ended; a worker process that dies mid-task gets its message requeued; a dead worker's upload is
-taken over through its expired lease by the sweep every worker runs (functions/core/takeover.py).
-Transient errors (database, storage) are retried with exponential backoff; a bad file fails once.
+taken over through its expired lease by the reaper every worker runs
+(functions/core/uploads/recovery.py). Transient errors (database, storage) are retried with
+Celery's own exponential backoff and jitter; a bad file fails once.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 from celery import Celery, Task, signals
 
 from functions.core.config import get_settings
-from functions.core.db import connect
 from functions.core.errors import UploadNotFound
-from functions.core.ingestion import LeaseLost, run_upload
-from functions.core.queue import (
-    INGEST_TASK,
-    TRANSIENT_ERRORS,
-    celery_config,
-    enqueue_ingest,
-    is_transient,
-)
-from functions.core.takeover import Sweeper, sweep
+from functions.core.ingest.dispatch import to_celery
+from functions.core.ingest.pipeline import LeaseLost, run_upload
+from functions.core.queue import INGEST_TASK, TRANSIENT_ERRORS, celery_config, is_transient
+from functions.core.uploads.recovery import Reaper, start_reaper
 from functions.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 6
-RETRY_BASE_SECONDS = 5.0
-RETRY_MAX_SECONDS = 300.0
+RETRY_MAX_SECONDS = 300  # retries back off exponentially (1, 2, 4 ... s, full jitter) up to this
 
 app = Celery("moviedb")
 app.conf.update(celery_config(get_settings()))
 
 
-def retry_delay(retries: int) -> float:
-    """Exponential backoff with full jitter: 5 s, 10 s, 20 s ... capped at 5 minutes."""
-    return random.uniform(0, min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**retries))  # noqa: S311
+class TransientFailure(Exception):
+    """A transient error (database, storage) that Celery retries with backoff."""
 
 
-@app.task(name=INGEST_TASK, bind=True, max_retries=MAX_RETRIES)
+@app.task(
+    name=INGEST_TASK,
+    bind=True,
+    autoretry_for=(TransientFailure,),
+    max_retries=MAX_RETRIES,
+    retry_backoff=True,
+    retry_backoff_max=RETRY_MAX_SECONDS,
+    retry_jitter=True,
+)
 def ingest_upload(self: Task, upload_id: str, retry_failed: bool = False) -> str:
     """Ingest one registered upload; return its final status. A failed upload is run again
     only when asked (a failed file uploaded again) or on this task's own retries."""
@@ -69,12 +69,8 @@ def ingest_upload(self: Task, upload_id: str, retry_failed: bool = False) -> str
     except TRANSIENT_ERRORS as e:
         if not is_transient(e):
             raise
-        delay = retry_delay(self.request.retries)
-        logger.warning(
-            "transient error, retrying",
-            extra={**log, "error": f"{type(e).__name__}: {e}", "countdown": round(delay, 1)},
-        )
-        raise self.retry(exc=e, countdown=delay) from e
+        logger.warning("transient error, retrying", extra={**log, "error": type(e).__name__})
+        raise TransientFailure(f"{type(e).__name__}: {e}") from e
     logger.info(
         "task done",
         extra={**log, "status": upload.status, "attempts": upload.attempts, "error": upload.error},
@@ -82,33 +78,20 @@ def ingest_upload(self: Task, upload_id: str, retry_failed: bool = False) -> str
     return upload.status
 
 
-def sweep_once() -> None:
-    settings = get_settings()
-    with connect() as conn:
-        sweep(
-            conn,
-            enqueue_ingest,
-            lease_seconds=settings.upload_lease_seconds,
-            requeue_seconds=settings.upload_requeue_seconds,
-            resend_seconds=2 * settings.upload_sweep_seconds,
-        )
-
-
-_sweeper: Sweeper | None = None
+_reaper: Reaper | None = None
 
 
 @signals.worker_ready.connect
-def _start_sweeper(**_: object) -> None:
-    global _sweeper
-    _sweeper = Sweeper(sweep_once, get_settings().upload_sweep_seconds)
-    _sweeper.start()
-    logger.info("sweeper started", extra={"interval": get_settings().upload_sweep_seconds})
+def _start_reaper(**_: object) -> None:
+    global _reaper
+    _reaper = start_reaper(to_celery)
+    logger.info("reaper started", extra={"interval": get_settings().upload_sweep_seconds})
 
 
 @signals.worker_shutdown.connect
-def _stop_sweeper(**_: object) -> None:
-    if _sweeper is not None:
-        _sweeper.stop()
+def _stop_reaper(**_: object) -> None:
+    if _reaper is not None:
+        _reaper.stop()
 
 
 @signals.setup_logging.connect

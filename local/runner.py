@@ -24,8 +24,8 @@ import boto3
 
 from functions.core.config import get_settings
 from functions.core.db import database_url
-from functions.core.migrations import migrate
-from functions.core.s3_intake import find_s3_upload
+from functions.core.schema import migrate
+from functions.core.uploads.records import ObjectVersion, find_s3_upload
 from local.emulator import Emulator, free_port, start_emulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,7 +138,7 @@ def up(*, host: str, port: int, emulator_name: str, emulator_port: int | None) -
         os.environ.update({k: env[k] for k in EMULATOR_CREDENTIALS})
         resources = _resources(emulator.endpoint, bucket)
         cli = [sys.executable, "-m", "functions.cli"]
-        children.append(subprocess.Popen([*cli, "local", "poll"], env=env))  # noqa: S603
+        children.append(subprocess.Popen([*cli, "poll"], env=env))  # noqa: S603
         api = subprocess.Popen(  # noqa: S603
             [*cli, "serve", "--host", host, "--port", str(port)], env=env
         )
@@ -218,7 +218,7 @@ def _wait_for_upload(state: LocalStack, key: str, etag: str, timeout: float) -> 
     deadline = time.monotonic() + timeout
     with psycopg.connect(state.database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            upload = find_s3_upload(conn, bucket=state.bucket, key=key, etag=etag)
+            upload = find_s3_upload(conn, ObjectVersion(state.bucket, key, etag))
             if upload is not None and upload.finished:
                 fields = ("status", "received", "inserted", "updated", "unchanged", "rejected")
                 return {

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from functions.core import auth
 from functions.core.config import get_settings
+from functions.core.ingest.dispatch import shutdown_in_process
 from tests.movie_files import HEADER
 
 API_KEY = "test-key-5f1c0b9e"
@@ -41,6 +42,7 @@ def api_env(clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("MOVIEDB_DATA_DIR", str(data_dir))
     reset_caches()
     yield data_dir
+    shutdown_in_process(wait=True)  # no ingestion of this test runs into the next one
     monkeypatch.undo()
     reset_caches()
 

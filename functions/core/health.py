@@ -9,7 +9,7 @@ import psycopg
 
 from functions.core.db import database_url
 from functions.core.errors import MovieDbError
-from functions.core.migrations import pending_migrations
+from functions.core.schema import pending_migrations
 
 logger = logging.getLogger(__name__)
 

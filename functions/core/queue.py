@@ -7,6 +7,7 @@ Redis is the broker only. No result backend: an upload's state lives in PostgreS
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import uuid
@@ -56,7 +57,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     ended, and goes back to the queue when the worker process running it dies. The visibility
     timeout (when Redis hands an unacknowledged message to another worker) is longer than the
     longest ingestion, so a slow upload is not started twice; a dead worker's upload is taken
-    over sooner, through its expired lease (see functions/core/recovery.py).
+    over sooner, through its expired lease (see functions/core/uploads/recovery.py).
     """
     timeout = settings.broker_connect_timeout
     return {
@@ -105,13 +106,21 @@ def _celery_client(config: str) -> Celery:
     return client
 
 
+def celery_installed() -> bool:
+    """Whether this deployment carries Celery (the Lambda artifact does not: no broker there)."""
+    return importlib.util.find_spec("celery") is not None
+
+
 def enqueue_ingest(upload_id: uuid.UUID | str, *, retry_failed: bool = False) -> None:
     """Queue the ingestion of a registered upload (retry_failed: run it again if it failed,
     as for a failed file uploaded again). Raises BrokerUnavailable, quickly (one short
-    connection attempt, no retries), when Redis cannot be reached."""
+    connection attempt, no retries), when Redis cannot be reached or Celery is not part of
+    this deployment."""
+    settings = get_settings()
+    if not celery_installed():
+        raise BrokerUnavailable(redact(settings.redis_url), "Celery is not installed here")
     from kombu.exceptions import OperationalError as KombuOperationalError
 
-    settings = get_settings()
     try:
         celery_client().send_task(
             INGEST_TASK,

@@ -16,13 +16,13 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
 from functions.core.config import get_settings
 from functions.core.errors import MovieDbError
+from functions.core.s3.client import s3_client
 
 logger = logging.getLogger(__name__)
 
@@ -128,17 +128,6 @@ class LocalStorage:
             return _local_path(uri).parent == self.directory
         except UnsupportedStorageUri:
             return False
-
-
-@lru_cache(maxsize=1)
-def s3_client() -> Any:
-    """The boto3 S3 client, created once per process (AWS_ENDPOINT_URL selects an emulator)."""
-    import boto3  # imported lazily: only S3 storage needs it
-
-    settings = get_settings()
-    return boto3.client(
-        "s3", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region
-    )
 
 
 class S3Storage:

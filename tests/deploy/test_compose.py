@@ -149,7 +149,7 @@ def test_the_app_services_share_one_image_and_run_real_commands(config: dict[str
         parser.parse_args(command[1:])  # exits (fails the test) on an unknown command or option
     assert config["services"]["api"]["command"][:2] == ["moviedb", "serve"]
     assert config["services"]["worker"]["command"][:2] == ["moviedb", "worker"]
-    assert config["services"]["poller"]["command"] == ["moviedb", "local", "poll"]
+    assert config["services"]["poller"]["command"] == ["moviedb", "poll"]
 
 
 def test_every_app_variable_is_a_setting(config: dict[str, Any]) -> None:

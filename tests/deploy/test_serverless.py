@@ -216,7 +216,7 @@ def test_no_policy_allows_every_action_or_every_resource(template: dict[str, Any
 
 def test_secrets_come_from_ssm_by_name_never_as_values(template: dict[str, Any]) -> None:
     functions = resources(template, "AWS::Lambda::Function")
-    assert len(functions) == 8
+    assert len(functions) == 9
     ssm_arns = [
         {
             "Fn::Sub": f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{p}"

@@ -13,7 +13,7 @@ from typing import Any
 
 from functions.core.db import connect
 from functions.core.storage import get_storage
-from functions.core.uploads import NewUpload, Upload, get_upload, register_upload
+from functions.core.uploads.records import NewUpload, Upload, get_upload, register_upload
 from tests.movie_files import HEADER, WAIT_SECONDS, movie_rows, wait_for, write_movies
 
 __all__ = ["HEADER", "WAIT_SECONDS", "movie_rows", "wait_for", "write_movies"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from functions.core.intake import accept_upload
+from functions.core.ingest.intake import accept_upload
 from tests.api_support import csv_bytes, reset_caches, row
 from tests.conftest import REPO, SAMPLE_CSV
 
@@ -56,7 +56,7 @@ def test_serve_prints_its_key_resumes_what_was_left_and_serves_the_seed_forms(
     data_dir: Path, database_url: str
 ) -> None:
     # Accepted by a server that stopped before processing it.
-    left = accept_upload([csv_bytes(row("Left Behind"))], filename="m.csv", content_type="text/csv")
+    left = accept_upload([csv_bytes(row("Left Behind"))], filename="m.csv")
     assert left.upload.status == "pending"
 
     port = free_port()

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.core import s3_intake, storage
 from functions.core.config import get_settings
+from functions.core.s3.client import reset_clients
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "tests" / "events"
@@ -52,8 +52,7 @@ def sqs_event(*s3_events: dict[str, Any]) -> dict[str, Any]:
 
 def reset_caches() -> None:
     get_settings.cache_clear()
-    storage.s3_client.cache_clear()
-    s3_intake.presign_client.cache_clear()
+    reset_clients()
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from functions.core import db, migrations
+from functions.core import db
+from functions.core import schema as migrations
 from tests.api_support import (
     API_KEY,
     UPLOAD,
@@ -73,9 +74,9 @@ def test_health_is_503_when_a_migration_is_pending(
     client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     extra = tmp_path / "migrations"
-    shutil.copytree(migrations.MIGRATIONS_DIR, extra)
+    shutil.copytree(migrations.migrations_dir(), extra)
     (extra / "9999_future.sql").write_text("-- depends: 0001_schema\nSELECT 1;\n")
-    monkeypatch.setattr(migrations, "MIGRATIONS_DIR", extra)
+    monkeypatch.setattr(migrations, "migrations_dir", lambda: extra)
     error = assert_error(client.get("/api/v1/health"), 503, "unhealthy")
     assert error["details"]["health"]["pending_migrations"] == ["9999_future"]
     assert "9999_future" in error["message"]
@@ -349,7 +350,10 @@ def test_use_celery_that_is_not_a_boolean_is_422(client: TestClient) -> None:
 
 
 def test_uploads_are_listed_newest_first_and_paginated(client: TestClient) -> None:
-    ids = [post_csv(client, csv_bytes(row(f"M{i}"))).json()["upload_id"] for i in range(3)]
+    answers = [post_csv(client, csv_bytes(row(f"M{i}"))).json() for i in range(3)]
+    ids = [answer["upload_id"] for answer in answers]
+    for answer in answers:
+        wait_finished(client, answer["status_url"])
     first = client.get("/api/v1/uploads?page=1&page_size=2").json()
     second = client.get("/api/v1/uploads?page=2&page_size=2").json()
     assert first["total"] == second["total"] == 3

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from functions.core.db import connect
-from functions.core.ingestion import run_upload
-from functions.core.intake import ingest_local_file
-from functions.core.uploads import NewUpload, Upload, register_upload
+from functions.core.ingest.intake import ingest_local_file
+from functions.core.ingest.pipeline import run_upload
+from functions.core.uploads.records import NewUpload, Upload, register_upload
 from tests.conftest import SAMPLE_CSV
 from tests.movie_files import HEADER, wait_for
 
@@ -199,7 +199,7 @@ def test_repeats_of_an_existing_movie_are_counted_in_file_order(
 def test_counts_do_not_depend_on_how_the_file_is_chunked(
     conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.core import ingestion
+    from functions.core.ingest import pipeline as ingestion
 
     rows = [
         row("Alpha"),
@@ -291,7 +291,7 @@ def test_counts_add_up_for_every_upload_in_this_module(
     ingest(write(tmp_path, "b.csv", row("A"), row("C")))
     uploads = conn.execute("SELECT id FROM uploads").fetchall()
     with connect() as c:
-        from functions.core.uploads import get_upload
+        from functions.core.uploads.records import get_upload
 
         for (upload_id,) in uploads:
             assert_counts_add_up(get_upload(c, upload_id))
@@ -362,18 +362,18 @@ def test_run_killed_mid_load_then_retried_ends_like_one_clean_run(
 
 
 def test_an_upload_whose_file_has_not_arrived_is_left_waiting(conn: psycopg.Connection) -> None:
-    from functions.core.uploads import unfinished_upload_ids
+    from functions.core.uploads.records import unfinished_uploads
 
     with connect() as c:
         waiting = register_upload(c, NewUpload(filename="later.csv", source="s3")).upload
     assert run_upload(waiting.id).status == "pending"
-    assert waiting.id not in unfinished_upload_ids(conn)
+    assert waiting.id not in [u.id for u in unfinished_uploads(conn)]
 
 
 def test_a_failed_upload_sent_again_reads_the_new_copy(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    from functions.core.intake import file_digest
+    from functions.core.ingest.intake import file_digest
 
     first = write(tmp_path, "first.csv", row("Alpha"))
     sha256, size = file_digest(first)

@@ -8,16 +8,19 @@ import csv
 import io
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import pytest
 
-from functions import api, ping, upload, uploads
-from tests.api_support import API_KEY, api_env
+from functions import api, ingest, ping, upload, uploads
+from tests.api_support import API_KEY, api_env, reset_caches
+from tests.integration.s3_support import s3
 
-__all__ = ["api_env"]
+__all__ = ["api_env", "s3"]
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
@@ -74,7 +77,38 @@ def test_health_handler(api_env: Path) -> None:
     assert json_of(answer)["database"] == "ok"
 
 
-def test_upload_then_status_then_rejects_through_the_handlers(api_env: Path) -> None:
+@pytest.fixture
+def on_lambda(api_env: Path, s3: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The API as AWS runs it: files stored in the bucket, accepted uploads handed to the ingest
+    function through its SQS queue (moto's in-process S3 and SQS); the queue's client."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="moviedb-ingest")["QueueUrl"]
+    monkeypatch.setenv("MOVIEDB_INGEST_DISPATCH", "queue")
+    monkeypatch.setenv("SQS_QUEUE_URL", queue_url)
+    reset_caches()
+    yield SimpleNamespace(client=sqs, url=queue_url)
+    reset_caches()
+
+
+def deliver(queue: Any) -> dict[str, Any]:
+    """What Lambda's event source mapping does: the queue's messages as one SQS event, to the
+    ingest handler; its answer."""
+    messages = queue.client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10)
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:moviedb-ingest",
+        }
+        for m in messages.get("Messages", [])
+    ]
+    assert records, "nothing was handed to the ingest queue"
+    return ingest.handler({"Records": records}, CONTEXT)
+
+
+def test_upload_then_status_then_rejects_through_the_handlers(on_lambda: Any) -> None:
     answer = upload.handler(event("upload"), CONTEXT)
     assert answer["statusCode"] == 202, answer
     accepted = json_of(answer)
@@ -82,9 +116,13 @@ def test_upload_then_status_then_rejects_through_the_handlers(api_env: Path) -> 
         "https://abc123xyz9.execute-api.eu-west-1.amazonaws.com/api/v1/uploads/"
         f"{accepted['upload_id']}"
     )
-    # On Lambda the background task runs before the invocation returns.
+    # Nothing runs in the API invocation after its answer: the upload waits for `ingest`.
     status = uploads.handler(event("upload_status", accepted["upload_id"]), CONTEXT)
     assert status["statusCode"] == 200
+    assert json_of(status)["status"] == "pending"
+
+    assert deliver(on_lambda) == {"batchItemFailures": []}
+    status = uploads.handler(event("upload_status", accepted["upload_id"]), CONTEXT)
     assert json_of(status)["status"] == "completed"
     assert json_of(status)["counts"]["inserted"] == 10
 

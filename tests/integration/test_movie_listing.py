@@ -15,14 +15,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from functions.core.queries import (
-    COUNT_CACHE,
-    SORT_COLUMNS,
-    MovieQuery,
-    exact_count,
-    get_movie,
-    search_movies,
-)
+from functions.core.catalogue.columns import SORT_COLUMNS
+from functions.core.catalogue.counts import CountCache, exact_count
+from functions.core.catalogue.query import MovieQuery
+from functions.core.catalogue.search import get_movie, search_movies
 from tests.api_support import api_env, client  # noqa: F401 (fixtures)
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -62,7 +58,6 @@ def _catalogue() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def movies_db(clean_db: str) -> Iterator[psycopg.Connection]:
-    COUNT_CACHE.clear()
     with psycopg.connect(clean_db, autocommit=True) as conn:
         with conn.cursor() as cur:
             cur.executemany(
@@ -73,7 +68,6 @@ def movies_db(clean_db: str) -> Iterator[psycopg.Connection]:
                 _catalogue(),
             )
         yield conn
-    COUNT_CACHE.clear()
 
 
 def _expected_ids(
@@ -198,27 +192,28 @@ def test_counts_exact_estimated_and_none(movies_db: psycopg.Connection):
 
 def test_the_exact_count_is_reused_until_an_upload_completes(movies_db: psycopg.Connection):
     query = MovieQuery(language="en")
-    before = exact_count(movies_db, query)
+    cache = CountCache(ttl=300)
+    before = exact_count(movies_db, query, cache)
     movies_db.execute("INSERT INTO movies (title, original_language) VALUES ('new one', 'en')")
-    assert exact_count(movies_db, query) == before  # cached: not counted again
+    assert exact_count(movies_db, query, cache) == before  # cached: not counted again
     assert exact_count(movies_db, query, cache=None) == before + 1
     movies_db.execute(
         "INSERT INTO uploads (id, filename, source, status, finished_at) "
         "VALUES (%s, 'x.csv', 'cli', 'failed', now())",
         (uuid.uuid4(),),
     )
-    assert exact_count(movies_db, query) == before  # a failed upload changes nothing
+    assert exact_count(movies_db, query, cache) == before  # a failed upload changes nothing
     movies_db.execute(
         "INSERT INTO uploads (id, filename, source, status, finished_at, received, inserted, "
         "updated, unchanged, rejected) VALUES (%s, 'y.csv', 'cli', 'completed', now(), "
         "1, 1, 0, 0, 0)",
         (uuid.uuid4(),),
     )
-    COUNT_CACHE.version_check_seconds = 0.0  # the next look at the catalogue's version: now
+    cache.version_check_seconds = 0.0  # the next look at the catalogue's version: now
     try:
-        assert exact_count(movies_db, query) == before + 1
+        assert exact_count(movies_db, query, cache) == before + 1
     finally:
-        COUNT_CACHE.version_check_seconds = 1.0
+        cache.version_check_seconds = 1.0
 
 
 def test_get_movie(movies_db: psycopg.Connection):

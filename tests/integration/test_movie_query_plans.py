@@ -21,16 +21,16 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from functions.core.migrations import migrate
-from functions.core.queries import (
-    SORT_COLUMNS,
-    MovieQuery,
+from functions.core.catalogue.columns import SORT_COLUMNS
+from functions.core.catalogue.query import MovieQuery
+from functions.core.catalogue.search import search_movies
+from functions.core.catalogue.statements import (
     Statement,
     count_statement,
     nulls_statement,
     page_statement,
-    search_movies,
 )
+from functions.core.schema import migrate
 
 ROWS = 200_000
 REPO = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from functions.api import app
-from functions.core.s3_intake import presign_client
+from functions.core.s3.client import presign_client
 from tests.api_support import API_KEY, reset_caches
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -1,4 +1,4 @@
-"""local/poller.py: a message is deleted only when the handler is done with it, and stays hidden
+"""functions/poller.py: a message is deleted only when the handler is done with it, and stays hidden
 while it is being handled (moto's in-process SQS; the handler is a stand-in)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.poller import Poller
+from functions.poller import Poller
 
 
 @pytest.fixture

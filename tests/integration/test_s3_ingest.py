@@ -9,13 +9,10 @@ import psycopg
 import pytest
 
 from functions.core.db import connect
-from functions.core.s3_intake import (
-    IngestionFailed,
-    S3Object,
-    create_presigned_upload,
-    register_s3_object,
-)
-from functions.core.uploads import get_upload
+from functions.core.s3.events import S3Object
+from functions.core.s3.intake import IngestionFailed
+from functions.core.s3.presign import create_presigned_upload
+from functions.core.uploads.records import get_upload, register_s3_object
 from functions.ingest import handler
 from tests.api_support import csv_bytes, row
 from tests.integration.s3_support import (
@@ -99,7 +96,9 @@ def test_concurrent_deliveries_register_one_upload(s3: Any, conn: psycopg.Connec
 
     def register() -> None:
         with connect() as own:
-            found.append(register_s3_object(own, obj).upload.id)
+            found.append(
+                register_s3_object(own, obj, filename="a.csv", max_error_rate=None).upload.id
+            )
 
     threads = [threading.Thread(target=register) for _ in range(6)]
     for t in threads:

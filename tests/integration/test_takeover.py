@@ -1,4 +1,4 @@
-"""The workers' sweep on the real PostgreSQL: which stalled uploads it sends again, and only once."""
+"""`reap_stalled` on the real PostgreSQL: which stalled uploads it dispatches again, and only once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import uuid
 
 import psycopg
 
-from functions.core.takeover import sweep, upload_backlog
+from functions.core.uploads.records import upload_backlog
+from functions.core.uploads.recovery import reap_stalled
 
 LEASE = 60
 REQUEUE = 300
@@ -27,7 +28,7 @@ def _upload(conn: psycopg.Connection, status: str, **columns: object) -> uuid.UU
 
 def _sweep(conn: psycopg.Connection) -> list[uuid.UUID]:
     sent: list[uuid.UUID] = []
-    sweep(conn, sent.append, lease_seconds=LEASE, requeue_seconds=REQUEUE, resend_seconds=2)
+    reap_stalled(conn, sent.append, lease_seconds=LEASE, pending_seconds=REQUEUE, resend_seconds=2)
     return sent
 
 

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from functions.core.catalogue.columns import MOVIE_COLUMNS
 from functions.core.errors import InvalidCsvHeader
-from functions.core.intake import (
-    HEADER_PEEK_BYTES,
-    EmptyFile,
-    NotCsv,
-    check_csv_type,
-    clean_filename,
-    read_header,
-)
-from functions.core.parsing import MOVIE_COLUMNS
+from functions.core.ingest.filenames import clean_filename
+from functions.core.ingest.header import HEADER_PEEK_BYTES, EmptyFile, read_header
+from functions.web.forms import NotCsv, check_csv_type
 
 HEADER = ",".join(MOVIE_COLUMNS)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.languages import LANGUAGES, language_code, name_key, spoken_names
+from functions.core.catalogue.languages import LANGUAGES, language_code, name_key, spoken_names
 
 LATIN_P_RUSSIAN = "P\u0443\u0441\u0441\u043a\u0438\u0439"  # as the TMDB export writes it
 CYRILLIC_RUSSIAN = "\u0420\u0443\u0441\u0441\u043a\u0438\u0439"

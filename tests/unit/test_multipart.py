@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.multipart import (
+from functions.web.multipart import (
     MalformedMultipart,
     MissingFileField,
     NotMultipart,

@@ -6,9 +6,9 @@ import io
 
 import pytest
 
+from functions.core.catalogue.columns import MOVIE_COLUMNS
 from functions.core.errors import InvalidCsvHeader
-from functions.core.parsing import (
-    MOVIE_COLUMNS,
+from functions.core.ingest.parsing import (
     MovieCsv,
     Rejection,
     RowError,

@@ -9,12 +9,10 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from functions.core.queries import (
-    MovieQuery,
-    Position,
+from functions.core.catalogue.cursors import Position, decode_cursor, encode_cursor
+from functions.core.catalogue.query import MovieQuery
+from functions.core.catalogue.statements import (
     count_statement,
-    decode_cursor,
-    encode_cursor,
     like_pattern,
     nulls_statement,
     order_by,

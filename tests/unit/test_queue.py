@@ -23,13 +23,14 @@ def test_celery_settings_make_a_task_survive_its_worker() -> None:
     assert config["task_routes"] == {INGEST_TASK: {"queue": "q1"}}
 
 
-def test_visibility_timeout_outlasts_an_ingestion_and_connect_timeout_is_short() -> None:
-    settings = Settings(celery_visibility_timeout=7200, broker_connect_timeout=1.5)
+def test_the_broker_keeps_a_task_longer_than_a_dead_workers_upload_takes_to_be_reaped() -> None:
+    """Redis hands an unacknowledged task to another worker only after the visibility timeout;
+    the reaper takes a dead worker's upload over after its lease. The first must be the longer,
+    or a live ingestion would be delivered twice while it runs."""
+    settings = Settings()
     options = celery_config(settings)["broker_transport_options"]
-
-    assert options["visibility_timeout"] == 7200
-    assert options["socket_connect_timeout"] == 1.5
-    assert Settings().celery_visibility_timeout >= 3600
+    assert options["visibility_timeout"] > 10 * settings.upload_lease_seconds
+    assert options["socket_connect_timeout"] <= 5  # an upload answers 503 fast, Redis down
 
 
 @pytest.mark.parametrize(
@@ -66,12 +67,23 @@ def test_a_bad_file_or_a_bug_is_not_retried(error: BaseException) -> None:
     assert not is_transient(error)
 
 
-def test_retry_delay_grows_exponentially_and_is_capped() -> None:
-    from functions.worker import RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, retry_delay
+def test_transient_errors_are_retried_by_celerys_own_backoff() -> None:
+    from celery.utils.time import get_exponential_backoff_interval
 
-    for retries in range(12):
-        ceiling = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**retries)
-        assert all(0 <= retry_delay(retries) <= ceiling for _ in range(50))
+    from functions.worker import RETRY_MAX_SECONDS, TransientFailure, ingest_upload
+
+    assert ingest_upload.autoretry_for == (TransientFailure,)
+    assert ingest_upload.retry_jitter is True
+    delays = [
+        get_exponential_backoff_interval(
+            factor=int(ingest_upload.retry_backoff),
+            retries=retries,
+            maximum=ingest_upload.retry_backoff_max,
+            full_jitter=False,
+        )
+        for retries in range(12)
+    ]
+    assert delays[:4] == [1, 2, 4, 8] and max(delays) == RETRY_MAX_SECONDS
 
 
 def test_broker_passwords_never_reach_logs() -> None:

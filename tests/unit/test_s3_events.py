@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from functions.core.s3_intake import (
-    InvalidFilename,
+from functions.core.ingest.filenames import InvalidFilename
+from functions.core.ingest.filenames import key_filename as safe_filename
+from functions.core.s3.events import (
     MalformedEvent,
     is_sqs_event,
     s3_objects,
     s3_objects_in_message,
-    safe_filename,
 )
 from functions.core.storage import UnsupportedStorageUri, _s3_location
 

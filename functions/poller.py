@@ -1,4 +1,6 @@
-"""Carries S3 events from the emulator's queue to functions/ingest.py, as Lambda would on AWS.
+"""`moviedb poll`: carries the ingest queue's messages (S3 events, and uploads the API handed
+off) to functions/ingest.py, as Lambda's event source mapping does on AWS. It is what the
+docker-compose `poller` service and `moviedb local up` run.
 
 It long-polls the ingest queue, one message at a time, and hands each to `functions.ingest.handler`
 as an SQS event of one record. The message is deleted only when the handler reports it done:
@@ -7,8 +9,8 @@ dead-lettered after maxReceiveCount receives), and a poller that dies mid-ingest
 be delivered again. While the handler runs, the message's visibility is extended, so a long
 ingestion is not handed to a second poller.
 
-Run it as `moviedb local poll` or `python local/poller.py` (AWS_ENDPOINT_URL, SQS_QUEUE_NAME or
-SQS_QUEUE_URL, region and credentials from the environment).
+Run it as `moviedb poll` (AWS_ENDPOINT_URL, SQS_QUEUE_NAME or SQS_QUEUE_URL, region and
+credentials from the environment).
 """
 
 from __future__ import annotations
@@ -22,22 +24,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.config import get_settings
+from functions.core.s3.client import sqs_client
 from functions.logs import configure_logging
 
 logger = logging.getLogger("moviedb.poller")
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-def sqs_client() -> Any:
-    settings = get_settings()
-    return boto3.client(
-        "sqs", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region
-    )
 
 
 def lambda_sqs_event(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -172,7 +167,7 @@ def resolve_queue_url(sqs: Any, stop: threading.Event) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="moviedb local poll",
+        prog="moviedb poll",
         description="Long-poll the ingest queue and hand each S3 event to functions/ingest.py.",
     )
     parser.parse_args(argv)

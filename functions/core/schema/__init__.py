@@ -1,17 +1,38 @@
-"""Schema migrations: the SQL files in infra/migrations, applied by yoyo-migrations."""
+"""The database schema: the SQL migrations shipped in this package (`migrations/*.sql`, package
+data), applied by yoyo-migrations. Every runtime (the CLI, `moviedb serve`, the worker, the
+`migrate` Lambda) reads them from the installed package, never from a source tree."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
 
+from functions.core.errors import MovieDbError
+
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "infra" / "migrations"
+
+@dataclass
+class NoMigrationsFound(MovieDbError):
+    """The package carries no migration: an installation that lost its package data. Refusing
+    to start beats reporting an empty database as current."""
+
+    location: str
+
+    def __str__(self) -> str:
+        return f"no schema migration found in {self.location}: the installation is incomplete"
+
+
+def migrations_dir() -> Path:
+    """The folder of the packaged SQL migrations (a real folder: the package is installed
+    unzipped everywhere it runs, the Lambda artifact included)."""
+    return Path(str(resources.files(__name__) / "migrations"))
 
 
 def _yoyo_url(database_url: str) -> str:
@@ -42,7 +63,11 @@ def _yoyo_url(database_url: str) -> str:
 
 def _backend_and_migrations(database_url: str):
     backend = get_backend(_yoyo_url(database_url), migration_table="_yoyo_migration")
-    return backend, read_migrations(str(MIGRATIONS_DIR))
+    folder = migrations_dir()
+    migrations = read_migrations(str(folder))
+    if not len(migrations):
+        raise NoMigrationsFound(str(folder))
+    return backend, migrations
 
 
 def pending_migrations(database_url: str) -> list[str]:

@@ -20,34 +20,16 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, BinaryIO
 
+from functions.core.catalogue.columns import MOVIE_COLUMNS
 from functions.core.errors import InvalidCsvHeader
+from functions.core.limits import INT4_MAX, INT8_MAX
 
-# The 15 columns of the source format, in the order staging and movies use them.
-MOVIE_COLUMNS: tuple[str, ...] = (
-    "title",
-    "original_title",
-    "original_language",
-    "overview",
-    "release_date",
-    "budget",
-    "revenue",
-    "runtime",
-    "status",
-    "vote_average",
-    "vote_count",
-    "production_company_id",
-    "genre_id",
-    "homepage",
-    "languages",
-)
 STAGING_COLUMNS: tuple[str, ...] = ("line", *MOVIE_COLUMNS)
 
 MAX_TITLE_LENGTH = 500  # keeps the natural-key index entry well under PostgreSQL's limit
 MAX_FIELD_CHARS = 1024 * 1024  # one field (e.g. an unterminated quote) can hold at most this
 MAX_LANGUAGES_LITERAL = 10_000
 MAX_LANGUAGE_NAME = 100  # each name is an entry of the languages GIN index (limit ~2.7 kB)
-INT4_MAX = 2**31 - 1
-INT8_MAX = 2**63 - 1
 
 csv.field_size_limit(MAX_FIELD_CHARS)
 

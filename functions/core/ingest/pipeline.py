@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import queue
-import socket
 import threading
 import time
 import uuid
@@ -33,7 +31,7 @@ from psycopg import sql
 from functions.core.config import get_settings
 from functions.core.db import connect
 from functions.core.errors import InvalidCsvHeader, MovieDbError, TooManyRejectedRows
-from functions.core.parsing import (
+from functions.core.ingest.parsing import (
     MOVIE_COLUMNS,
     STAGING_COLUMNS,
     MovieCsv,
@@ -41,7 +39,17 @@ from functions.core.parsing import (
     StagingRow,
 )
 from functions.core.storage import open_stored
-from functions.core.uploads import Upload, claim_upload, get_upload, mark_failed, renew_lease
+from functions.core.uploads.records import (
+    Outcome,
+    Upload,
+    claim_upload,
+    complete_upload,
+    fail_upload,
+    get_upload,
+    heartbeat,
+    save_rejections,
+)
+from functions.core.uploads.workers import dead_local_worker, worker_name
 
 logger = logging.getLogger(__name__)
 
@@ -101,29 +109,6 @@ class CountingReader(io.RawIOBase):
         buffer[:n] = data
         self.bytes_read += n
         return n
-
-
-def worker_name() -> str:
-    """`host:pid:token`: unique per claim, so two threads of one process never share a lease."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def dead_local_worker(owner: str | None) -> str | None:
-    """`owner` if it names a process on this host that no longer runs (killed, crashed): its
-    lease need not be waited out."""
-    parts = (owner or "").rsplit(":", 2)
-    if len(parts) != 3:
-        return None
-    host, pid, _ = parts
-    if host != socket.gethostname() or not pid.isdigit():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return owner
-    except PermissionError:
-        return None
-    return None
 
 
 # --- SQL ---------------------------------------------------------------------------------------
@@ -216,24 +201,6 @@ _MERGE_CHUNK = sql.SQL(
     movie_values=_cols(_VALUE_COLUMNS, "m."),
 )
 
-_SAVE_REJECTION = """
-    INSERT INTO upload_rejections (upload_id, line, column_name, reason, raw_record)
-    VALUES (%s, %s, %s, %s, %s)
-    ON CONFLICT (upload_id, line) DO NOTHING
-"""
-
-_COMPLETE = """
-    UPDATE uploads
-       SET status = 'completed', error = NULL,
-           received = %(received)s, inserted = %(inserted)s, updated = %(updated)s,
-           unchanged = %(unchanged)s, rejected = %(rejected)s,
-           ignored_columns = %(ignored)s, rows_read = %(received)s, bytes_read = %(bytes)s,
-           finished_at = clock_timestamp(), updated_at = clock_timestamp(),
-           lease_owner = NULL, lease_expires_at = NULL
-     WHERE id = %(upload_id)s AND lease_owner = %(worker)s
-"""
-
-
 # --- the pipeline ------------------------------------------------------------------------------
 
 
@@ -318,18 +285,6 @@ def _merge_chunk(cur: psycopg.Cursor, upload_id: uuid.UUID, rows: list[StagingRo
     )
 
 
-def _save_rejections(
-    side: psycopg.Connection, upload_id: uuid.UUID, rejections: list[Rejection]
-) -> None:
-    """Rejections are written at once, outside the publishing transaction, so they are visible
-    while the upload runs and kept when it fails; a retry's claim clears them."""
-    with side.cursor() as cur:
-        cur.executemany(
-            _SAVE_REJECTION,
-            [(upload_id, r.line, r.column, r.reason, r.raw_record) for r in rejections],
-        )
-
-
 class _Heartbeat:
     """Renews the upload's lease and reports progress, at most every HEARTBEAT_SECONDS."""
 
@@ -342,7 +297,7 @@ class _Heartbeat:
         if not force and now - self._last < HEARTBEAT_SECONDS:
             return
         self._last = now
-        alive = renew_lease(
+        alive = heartbeat(
             self.conn,
             self._upload.id,
             worker=self._worker,
@@ -354,15 +309,15 @@ class _Heartbeat:
             raise LeaseLost(f"upload {self._upload.id} was taken over by another worker")
 
 
-def _wait_for_ingest_lock(cur: psycopg.Cursor, heartbeat: _Heartbeat) -> None:
+def _wait_for_ingest_lock(cur: psycopg.Cursor, lease: _Heartbeat) -> None:
     while not cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (INGEST_LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
-        heartbeat.beat(0, 0)
+        lease.beat(0, 0)
         time.sleep(0.2)
 
 
 def _load(
     conn: psycopg.Connection,
-    heartbeat: _Heartbeat,
+    lease: _Heartbeat,
     upload: Upload,
     stream: BinaryIO,
     *,
@@ -374,7 +329,7 @@ def _load(
     movie_csv = MovieCsv(reader)  # the header is checked here, before anything is written
     counts = Counts()
     with conn.transaction(), conn.cursor() as cur:
-        _wait_for_ingest_lock(cur, heartbeat)
+        _wait_for_ingest_lock(cur, lease)
         cur.execute("SET LOCAL work_mem = '64MB'")  # a chunk's window sort stays in memory
         # A worker hung outside the database must not hold the ingest lock forever: its
         # session ends, its transaction rolls back, and the upload is taken over.
@@ -384,25 +339,22 @@ def _load(
             for rows, rejections in chunks:
                 counts.add(_merge_chunk(cur, upload.id, rows))
                 if rejections:
-                    _save_rejections(heartbeat.conn, upload.id, rejections)
+                    # written at once, outside the publishing transaction: visible while the
+                    # upload runs and kept when it fails (a retry's claim clears them)
+                    save_rejections(lease.conn, upload.id, rejections)
                     counts.add(Counts(received=len(rejections), rejected=len(rejections)))
-                heartbeat.beat(counts.received, reader.bytes_read)
+                lease.beat(counts.received, reader.bytes_read)
                 if on_progress:
                     on_progress(Progress(counts.received, reader.bytes_read, counts))
         assert counts.consistent, counts
         if max_error_rate is not None and counts.rejected > max_error_rate * counts.received:
             raise TooManyRejectedRows(counts.rejected, counts.received, max_error_rate)
-        cur.execute(
-            _COMPLETE,
-            {
-                "upload_id": upload.id,
-                "worker": worker,
-                "ignored": list(movie_csv.layout.ignored_columns),
-                "bytes": reader.bytes_read,
-                **counts.__dict__,
-            },
+        outcome = Outcome(
+            **counts.__dict__,
+            ignored_columns=movie_csv.layout.ignored_columns,
+            bytes_read=reader.bytes_read,
         )
-        if cur.rowcount != 1:
+        if not complete_upload(conn, upload.id, worker=worker, outcome=outcome):
             raise LeaseLost(f"upload {upload.id} was taken over by another worker")
     return counts
 
@@ -436,12 +388,12 @@ def process_upload(
             return get_upload(side, upload_id)
         log = {"upload_id": str(upload.id), "attempt": upload.attempts}
         logger.info("ingestion started", extra=log)
-        heartbeat = _Heartbeat(side, upload, worker, lease_seconds)
+        lease = _Heartbeat(side, upload, worker, lease_seconds)
         try:
             with connect() as work, open_stream() as stream:
                 counts = _load(
                     work,
-                    heartbeat,
+                    lease,
                     upload,
                     stream,
                     worker=worker,
@@ -452,10 +404,10 @@ def process_upload(
             logger.warning("lease lost, leaving the upload to its new worker", extra=log)
             raise
         except (InvalidCsvHeader, TooManyRejectedRows) as e:
-            mark_failed(side, upload.id, worker=worker, error=str(e))
+            fail_upload(side, upload.id, worker=worker, error=str(e))
             logger.info("upload rejected as a whole", extra={**log, "error": str(e)})
         except Exception as e:
-            mark_failed(side, upload.id, worker=worker, error=f"{type(e).__name__}: {e}")
+            fail_upload(side, upload.id, worker=worker, error=f"{type(e).__name__}: {e}")
             logger.exception("ingestion failed", extra=log)
             raise
         else:

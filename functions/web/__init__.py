@@ -37,11 +37,13 @@ from functions.core.auth import (
 )
 from functions.core.errors import InvalidCsvHeader, MovieDbError, UploadNotFound
 from functions.core.health import ServiceUnhealthy
-from functions.core.intake import EmptyFile, NotCsv
-from functions.core.multipart import MalformedMultipart, MissingFileField, NotMultipart
+from functions.core.ingest.dispatch import QueueUnavailable
+from functions.core.ingest.header import EmptyFile
 from functions.core.queue import BrokerUnavailable
-from functions.core.s3_intake import S3NotConfigured
+from functions.core.s3.presign import S3NotConfigured
 from functions.core.storage import StorageUnavailable, UploadTooLarge
+from functions.web.forms import NotCsv
+from functions.web.multipart import MalformedMultipart, MissingFileField, NotMultipart
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +106,7 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     UploadTooLarge: (413, "upload_too_large"),
     ServiceUnhealthy: (503, "unhealthy"),
     BrokerUnavailable: (503, "broker_unavailable"),
+    QueueUnavailable: (503, "queue_unavailable"),
     S3NotConfigured: (503, "s3_not_configured"),
     StorageUnavailable: (503, "storage_unavailable"),
     ClientDisconnect: (400, "incomplete_request"),

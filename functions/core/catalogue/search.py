@@ -1,0 +1,95 @@
+"""Reading the movie catalogue: the listing (filters, sorts, pages, cursors, counts) and one movie.
+
+The parts: the request and answer models (query.py), cursors (cursors.py), the SQL
+(statements.py), the counts (counts.py); this module puts them together.
+
+`MovieQuery` is the validated request (the API's query parameters, typed); `search_movies(conn,
+query)` answers it with a `MoviePage`, `get_movie(conn, id)` returns one movie. The indexes that
+serve these statements are in functions/core/schema/migrations/0002_query_indexes.sql;
+docs/api-movies.md says what each parameter means and which index answers which combination.
+
+Choices:
+- Every order is `<sort column> <dir> NULLS LAST, id <dir>`: total and deterministic, so walking
+  the pages (by `page` or by `cursor`) returns each matching movie exactly once.
+- Year filters become `release_date` ranges (`release_year` is generated from `release_date`), so
+  the release_date indexes serve them.
+- `cursor` (keyset pagination) is the fast path at any depth. It is opaque and signed
+  (HMAC-SHA256 with `MOVIEDB_CURSOR_SECRET`): a cursor that was altered, or that was made for
+  other filters or another sort, is rejected as a validation error, never a 500.
+- `page` deep in the listing uses a deferred join (the ids of the page from an index, then their
+  rows), which is as good as OFFSET gets; it still walks `offset` index entries.
+- `count=exact` (default) is cached per filter set for `MOVIEDB_COUNT_CACHE_SECONDS` and dropped
+  within a second of an upload completing; `estimated` is the planner's estimate; `none` skips
+  it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from functions.core.catalogue.columns import SORT_COLUMNS
+from functions.core.catalogue.counts import CountCache, estimated_count, exact_count
+from functions.core.catalogue.cursors import Position, encode_cursor
+from functions.core.catalogue.query import Movie, MoviePage, MovieQuery
+from functions.core.catalogue.statements import (
+    SELECT_LIST,
+    Statement,
+    nulls_statement,
+    page_statement,
+)
+from functions.core.limits import INT8_MAX
+
+
+def _fetch(conn: psycopg.Connection, statement: Statement) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(statement.query, statement.params)
+        return cur.fetchall()
+
+
+def search_movies(
+    conn: psycopg.Connection, query: MovieQuery, *, count_cache: CountCache | None = None
+) -> MoviePage:
+    """One page of the listing, its total as `query.count` asks, and the next page's cursor."""
+    want = query.page_size + 1  # one more tells whether there is a next page
+    rows = _fetch(conn, page_statement(query, want))
+    nullable = query.sort_by in SORT_COLUMNS and SORT_COLUMNS[query.sort_by][1]
+    after = query.after
+    if after is not None and after.value is not None and nullable and len(rows) < want:
+        # The keyset ran past the last non-NULL value: continue into the NULLs.
+        rows += _fetch(conn, nulls_statement(query, want - len(rows)))
+    next_cursor = None
+    if len(rows) > query.page_size:
+        rows = rows[: query.page_size]
+        last = rows[-1]
+        value = None if query.sort_by == "id" else last[query.sort_by]
+        position = Position(query.sort_by, query.sort_order, query.filter_key, value, last["id"])
+        next_cursor = encode_cursor(position)
+    total: int | None = None
+    if query.count == "exact":
+        total = exact_count(conn, query, count_cache)
+    elif query.count == "estimated":
+        total = estimated_count(conn, query)
+    # one validation pass for the whole page (the rows are typed by the database already)
+    return MoviePage.model_validate(
+        {"items": rows, "total": total, "count": query.count, "next_cursor": next_cursor}
+    )
+
+
+_GET_MOVIE = (
+    sql.SQL("SELECT {fields} FROM movies m WHERE m.id = %(id)s")
+    .format(fields=SELECT_LIST)
+    .as_bytes()
+)
+
+
+def get_movie(conn: psycopg.Connection, movie_id: int) -> Movie | None:
+    """One movie by id, or None."""
+    if not 1 <= movie_id <= INT8_MAX:
+        return None
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_GET_MOVIE, {"id": movie_id}).fetchone()
+    return Movie.model_validate(row) if row is not None else None

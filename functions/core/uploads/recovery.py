@@ -1,0 +1,157 @@
+"""Recovery of stalled work: `reap_stalled`, the one function every runtime triggers.
+
+An upload accepted but never finished is `pending` (its job was lost: a server stopped before
+its background task ran, Redis restarted without persistence, a Lambda invocation was killed),
+or `processing` under the lease of a worker that stopped renewing it. `reap_stalled` finds them
+and hands each to the runtime's `dispatch` again:
+- `moviedb serve`: a `Reaper` thread, dispatching to the in-process ingestion threads (its first
+  pass at start takes every pending upload at once: the process that accepted them is gone);
+- the Celery worker: a `Reaper` thread in every worker, dispatching to the Celery queue;
+- AWS: the scheduled `reap` function (functions/reap.py), dispatching to the ingest queue.
+
+Dispatching twice is harmless: the claim on the upload record lets one worker in, and the
+atomic publish makes a takeover end like one clean run. Each upload handed on is marked with a
+compare-and-set on `updated_at` (`mark_dispatched`), so among several reapers at once only one
+sends it, and not again before another lease period.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+
+from functions.core.config import get_settings
+from functions.core.db import connect
+from functions.core.uploads.records import Unfinished, mark_dispatched, unfinished_uploads
+from functions.core.uploads.status import Status
+from functions.core.uploads.workers import dead_local_worker
+
+logger = logging.getLogger(__name__)
+
+Dispatch = Callable[[uuid.UUID], None]
+
+
+@dataclass(frozen=True)
+class Stalled:
+    upload_id: uuid.UUID
+    status: Status
+    reason: str
+
+
+def _why_stalled(
+    upload: Unfinished, *, lease_seconds: float, pending_seconds: float, resend_seconds: float
+) -> str | None:
+    """Why nobody is working on `upload` (None: it is in good hands, or was just sent).
+
+    processing: the lease expired and nothing touched it for a lease period (no other reaper
+    sent it meanwhile), or its owner is a dead process of this host, quiet for
+    `resend_seconds`. pending: untouched for `pending_seconds`.
+    """
+    if upload.status == Status.PROCESSING:
+        if upload.lease_expired and upload.quiet_for >= lease_seconds:
+            return "lease expired"
+        if upload.quiet_for >= resend_seconds and dead_local_worker(upload.lease_owner):
+            return f"owner {upload.lease_owner} is gone"
+        return None
+    if upload.quiet_for >= pending_seconds:
+        return "never picked up"
+    return None
+
+
+def reap_stalled(
+    conn: psycopg.Connection,
+    dispatch: Dispatch,
+    *,
+    lease_seconds: float,
+    pending_seconds: float,
+    resend_seconds: float,
+) -> list[Stalled]:
+    """Hand every stalled upload to `dispatch` again (once per reaper race); return them."""
+    sent = []
+    for upload in unfinished_uploads(conn):
+        reason = _why_stalled(
+            upload,
+            lease_seconds=lease_seconds,
+            pending_seconds=pending_seconds,
+            resend_seconds=resend_seconds,
+        )
+        if reason is None or not mark_dispatched(conn, upload.id, upload.updated_at):
+            continue  # in good hands, or another reaper (or its worker) touched it meanwhile
+        dispatch(upload.id)
+        logger.warning(
+            "stalled upload dispatched again", extra={"upload_id": str(upload.id), "reason": reason}
+        )
+        sent.append(Stalled(upload.id, upload.status, reason))
+    return sent
+
+
+class Reaper:
+    """Runs `reap_once` now (when `at_start`) and then every `interval` seconds, in a daemon
+    thread, until stopped. A failed round (database or broker down) is logged and the next one
+    tries again."""
+
+    def __init__(
+        self, reap_once: Callable[[], object], interval: float, *, at_start: bool = False
+    ) -> None:
+        self._reap_once = reap_once
+        self._interval = interval
+        self._at_start = at_start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="moviedb-reaper", daemon=True)
+
+    def start(self) -> Reaper:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _round(self) -> None:
+        try:
+            self._reap_once()
+        except Exception:  # logged with its traceback; the next round may find services back
+            logger.exception("reaping stalled uploads failed")
+
+    def _run(self) -> None:
+        if self._at_start:
+            self._round()
+        while not self._stop.wait(self._interval):
+            self._round()
+
+
+def reap_once(dispatch: Dispatch, *, pending_seconds: float | None = None) -> list[Stalled]:
+    """One round of `reap_stalled` on a connection of its own, with the configured leases
+    (`pending_seconds`: how long a pending upload waits before it counts as lost; default
+    MOVIEDB_UPLOAD_REQUEUE_SECONDS)."""
+    settings = get_settings()
+    with connect() as conn:
+        return reap_stalled(
+            conn,
+            dispatch,
+            lease_seconds=settings.upload_lease_seconds,
+            pending_seconds=(
+                settings.upload_requeue_seconds if pending_seconds is None else pending_seconds
+            ),
+            resend_seconds=2 * settings.upload_sweep_seconds,
+        )
+
+
+def start_reaper(dispatch: Dispatch, *, at_start: bool = False) -> Reaper:
+    """A started `Reaper` that dispatches stalled uploads every MOVIEDB_UPLOAD_SWEEP_SECONDS.
+    `at_start`: a first round at once that takes every pending upload (the process that
+    accepted them, this one's predecessor, is gone)."""
+    first = [at_start]
+
+    def round_() -> list[Stalled]:
+        pending_seconds = 0.0 if first[0] else None
+        first[0] = False
+        return reap_once(dispatch, pending_seconds=pending_seconds)
+
+    return Reaper(round_, get_settings().upload_sweep_seconds, at_start=at_start).start()

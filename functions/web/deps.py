@@ -1,0 +1,25 @@
+"""What routes receive as FastAPI dependencies: a pooled connection, the settings, the count
+cache. Tests override these (`app.dependency_overrides`) instead of clearing caches by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends
+
+from functions.core.catalogue.counts import CountCache, count_cache
+from functions.core.config import Settings, get_settings
+from functions.core.db import get_pool
+
+
+def pooled_connection() -> Iterator[psycopg.Connection]:
+    """A connection of the process's pool for the length of the request."""
+    with get_pool().connection() as conn:
+        yield conn
+
+
+ConnectionDep = Annotated[psycopg.Connection, Depends(pooled_connection)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CountCacheDep = Annotated[CountCache | None, Depends(count_cache)]
