@@ -75,7 +75,7 @@ def _json(model: MoviePage | Movie) -> Response:
     openapi_extra={"parameters": _query_parameters(MovieQuery)},
 )
 def list_movies(request: Request, conn: ConnectionDep, counts: CountCacheDep) -> Response:
-    """The seed's listing (`page`, `page_size`, `release_year`, `language`, `sort_by`,
+    """The v1-compatible listing (`page`, `page_size`, `release_year`, `language`, `sort_by`,
     `sort_order` -> `{items, total}`) and more: `spoken_language`, `year_from`/`year_to`,
     `genre_id`, `min_votes`, `q`, `count`, and `cursor` for keyset pagination.
 

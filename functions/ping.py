@@ -1,4 +1,4 @@
-"""GET /ping (as the seed answers it) and GET /health (database reachable, schema current;
+"""GET /ping (v1-compatible) and GET /health (database reachable, schema current;
 the Celery broker reported)."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class HealthResponse(BaseModel):
 
 @router.get(
     "/ping",
-    summary="Health check (the seed's)",
+    summary="Health check (v1-compatible)",
     response_description=f'Always the JSON string "{PONG}" while the process answers.',
 )
 def ping() -> str:

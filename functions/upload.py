@@ -101,7 +101,7 @@ async def upload_csv(
         bool,
         Query(
             description="true: processed by the Celery worker; false: by a background task "
-            "of this server (the seed's parameter)."
+            "of this server (the v1 parameter)."
         ),
     ] = False,
 ) -> JSONResponse:

@@ -127,9 +127,8 @@ def test_seed_upload_form_is_accepted_then_processed_and_the_movies_are_visible(
     with psycopg.connect(database_url) as conn:
         titles = {t for (t,) in conn.execute("SELECT title FROM movies")}
     assert {"Toy Story", "Jumanji"} <= titles and len(titles) == 10
-    if "/api/v1/movies" in client.get("/openapi.json").json()["paths"]:
-        listed = client.get("/api/v1/movies?page=1&page_size=10&sort_by=release_date")
-        assert listed.status_code == 200 and listed.json()["total"] == 10
+    listed = client.get("/api/v1/movies?page=1&page_size=10&sort_by=release_date")
+    assert listed.status_code == 200 and listed.json()["total"] == 10
 
 
 def test_upload_without_the_trailing_slash_works_too(client: TestClient) -> None:
@@ -237,8 +236,8 @@ def test_upload_without_the_file_field_is_400(
 
 def test_upload_with_a_plain_form_value_instead_of_a_file_is_400(client: TestClient) -> None:
     response = client.post(UPLOAD, data={"file": "title,year"}, headers={"X-API-Key": API_KEY})
-    assert response.status_code in (400, 415)
-    assert_error(response, response.status_code, response.json()["error"]["code"])
+    error = assert_error(response, 400, "missing_file")
+    assert "'file'" in error["message"]
 
 
 def test_upload_that_is_not_multipart_is_415(client: TestClient) -> None:

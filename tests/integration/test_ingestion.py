@@ -284,17 +284,16 @@ def test_too_many_rejected_rows_fail_the_upload_but_keep_the_rejections(
     ).fetchone() == (2,)
 
 
-def test_counts_add_up_for_every_upload_in_this_module(
+def test_counts_of_overlapping_files_with_repeats_and_a_bad_row_add_up(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    ingest(write(tmp_path, "a.csv", row("A"), row("A", rating="1.0"), row("B", votes="x")))
-    ingest(write(tmp_path, "b.csv", row("A"), row("C")))
-    uploads = conn.execute("SELECT id FROM uploads").fetchall()
-    with connect() as c:
-        from functions.core.uploads.records import get_upload
-
-        for (upload_id,) in uploads:
-            assert_counts_add_up(get_upload(c, upload_id))
+    first = ingest(write(tmp_path, "a.csv", row("A"), row("A", rating="1.0"), row("B", votes="x")))
+    second = ingest(write(tmp_path, "b.csv", row("A"), row("C")))
+    counts = ("received", "inserted", "updated", "unchanged", "rejected")
+    assert [getattr(first, n) for n in counts] == [3, 1, 1, 0, 1]
+    assert [getattr(second, n) for n in counts] == [2, 1, 1, 0, 0]  # A back to its first values
+    for upload in (first, second):
+        assert_counts_add_up(upload)
 
 
 # --- crashes --------------------------------------------------------------------------------
