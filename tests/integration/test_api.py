@@ -235,9 +235,15 @@ def test_upload_without_the_file_field_is_400(
 
 
 def test_upload_with_a_plain_form_value_instead_of_a_file_is_400(client: TestClient) -> None:
-    response = client.post(UPLOAD, data={"file": "title,year"}, headers={"X-API-Key": API_KEY})
-    error = assert_error(response, 400, "missing_file")
+    # multipart, but `file` is a plain form value (no file name): no file was sent
+    plain = client.post(
+        UPLOAD, files={"file": (None, "title,year")}, headers={"X-API-Key": API_KEY}
+    )
+    error = assert_error(plain, 400, "missing_file")
     assert "'file'" in error["message"]
+    # a url-encoded form is not multipart at all
+    form = client.post(UPLOAD, data={"file": "title,year"}, headers={"X-API-Key": API_KEY})
+    assert_error(form, 415, "not_multipart")
 
 
 def test_upload_that_is_not_multipart_is_415(client: TestClient) -> None:
