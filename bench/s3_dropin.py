@@ -4,7 +4,7 @@ by the notification and the poller to functions/ingest.py, and what it cost.
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench python bench/s3_dropin.py \\
         [--rows 200000] [--emulator moto|localstack]
 
-Starts the emulator and one poller (`moviedb local poll`), drops the file (bench/generate.py,
+Starts the emulator and one poller (`moviedb poll`), drops the file (bench/generate.py,
 cached under bench/out/), and prints: file size, the time from the end of the upload to the
 upload `completed`, rows/s, the counts against the file's manifest, and the poller's peak
 resident memory (VmHWM) before and after: the object is streamed, so the peak should not grow
@@ -72,7 +72,7 @@ def main() -> int:
         )
         resources = ensure_resources(ResourceConfig.from_env(env), session)
         poller = subprocess.Popen(
-            [sys.executable, "-m", "functions.cli", "local", "poll"], env=env, cwd=REPO
+            [sys.executable, "-m", "functions.cli", "poll"], env=env, cwd=REPO
         )
         time.sleep(3)
         rss_before = peak_rss_mib(poller.pid)

@@ -1,6 +1,6 @@
 """The S3 drop-in flow as real processes, for the end-to-end tests: an emulator (moto's server
 or LocalStack), the resources from infra/s3_resources.py, the API (`moviedb serve`) and the
-poller (`moviedb local poll`), wired by environment variables only."""
+poller (`moviedb poll`), wired by environment variables only."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class Stack:
 
     def start_poller(self) -> subprocess.Popen[bytes]:
         self.poller_starts += 1
-        self.poller = self._start(f"poller-{self.poller_starts}", "local", "poll")
+        self.poller = self._start(f"poller-{self.poller_starts}", "poll")
         return self.poller
 
     def kill_poller(self) -> None:
