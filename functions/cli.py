@@ -13,11 +13,14 @@ from typing import Any
 
 from functions.core.config import get_settings
 from functions.core.db import connect, database_url
+from functions.core.errors import MovieDbError
 from functions.core.ingest.intake import ingest_local_file
-from functions.core.ingest.pipeline import Progress
+from functions.core.ingest.pipeline import Progress, run_upload
+from functions.core.ingest.review import cancel, change_set, publish_validated, revert
 from functions.core.schema import migrate
 from functions.core.uploads.records import Upload, rejects_csv
 from functions.core.uploads.recovery import start_reaper
+from functions.core.uploads.status import Status
 
 SUMMARY_FIELDS = ("received", "inserted", "updated", "unchanged", "rejected")
 
@@ -41,7 +44,7 @@ def _print_summary(upload: Upload, *, duplicate: bool, path: Path) -> None:
         )
         return
     print(f"{path}: upload {upload.id} {upload.status}")
-    if upload.status == "completed":
+    if upload.status in (Status.COMPLETED, Status.VALIDATED):
         counts = ", ".join(f"{getattr(upload, n)} {n}" for n in SUMMARY_FIELDS)
         print(f"  {counts}")
     if upload.rejected:
@@ -114,13 +117,63 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if max_error_rate is None:
         max_error_rate = get_settings().max_error_rate
     with _ProgressBar(path.stat().st_size, enabled=sys.stderr.isatty() and not args.json) as bar:
-        outcome = ingest_local_file(path, max_error_rate=max_error_rate, on_progress=bar.update)
+        outcome = ingest_local_file(
+            path, max_error_rate=max_error_rate, review=args.review, on_progress=bar.update
+        )
     upload, duplicate = outcome.upload, outcome.duplicate
     if args.json:
         print(json.dumps(_summary(upload, duplicate=duplicate)))
     else:
         _print_summary(upload, duplicate=duplicate, path=path)
-    return 0 if upload.status == "completed" else 1
+    wanted = Status.VALIDATED if args.review else Status.COMPLETED
+    return 0 if upload.status == wanted or (duplicate and upload.status.finished) else 1
+
+
+def _report(upload: Upload, args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(_summary(upload, duplicate=False)))
+    else:
+        print(f"upload {upload.id} {upload.status}")
+        if upload.received is not None:
+            print("  " + ", ".join(f"{getattr(upload, n)} {n}" for n in SUMMARY_FIELDS))
+        if upload.status == Status.REVERTED:
+            print(f"  undone: {upload.removed} removed, {upload.restored} restored")
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Publish a validated upload here and now (the publish lock makes it wait its turn)."""
+    with connect() as conn:
+        publish_validated(conn, args.upload_id, lambda upload_id: None)
+    upload = run_upload(args.upload_id)
+    _report(upload, args)
+    return 0 if upload.status == Status.COMPLETED else 1
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with connect() as conn:
+        upload = cancel(conn, args.upload_id)
+    _report(upload, args)
+    return 0
+
+
+def cmd_revert(args: argparse.Namespace) -> int:
+    with connect() as conn:
+        upload = revert(conn, args.upload_id)
+    _report(upload, args)
+    return 0
+
+
+def cmd_changes(args: argparse.Namespace) -> int:
+    """The change set as JSON lines, one movie a line, every page."""
+    with connect() as conn:
+        page = 1
+        while True:
+            found = change_set(conn, args.upload_id, args.change, page=page, page_size=1000)
+            for item in found.items:
+                print(json.dumps({"change": args.change, **item}, default=str))
+            if page * 1000 >= found.total:
+                return 0
+            page += 1
 
 
 def cmd_rejects(args: argparse.Namespace) -> int:
@@ -284,7 +337,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RATE",
         help="fail the upload when more than RATE (0..1) of its rows are rejected",
     )
+    p.add_argument(
+        "--review",
+        action="store_true",
+        help="stop at `validated` with the counts the publish would give: look at "
+        "`moviedb changes ID`, then `moviedb publish ID` or `moviedb cancel ID`",
+    )
     p.set_defaults(run=cmd_ingest)
+
+    for name, run, text in (
+        ("publish", cmd_publish, "publish a validated upload (waits for it to complete)"),
+        ("cancel", cmd_cancel, "cancel a pending, processing or validated upload"),
+        ("revert", cmd_revert, "undo a completed upload (the movies it inserted or updated)"),
+    ):
+        p = commands.add_parser(name, help=text, description=text)
+        p.add_argument("upload_id", metavar="UPLOAD_ID")
+        p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+        p.set_defaults(run=run)
+
+    p = commands.add_parser(
+        "changes", help="print an upload's change set (JSON lines: one movie a line)"
+    )
+    p.add_argument("upload_id", metavar="UPLOAD_ID")
+    p.add_argument("--change", choices=("inserted", "updated"), default="updated")
+    p.set_defaults(run=cmd_changes)
 
     p = commands.add_parser("rejects", help="print an upload's rejected rows as CSV")
     p.add_argument("upload_id", metavar="UPLOAD_ID")
@@ -394,7 +470,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except MovieDbError as e:  # a refusal with a reason (409s of the API, a missing upload)
+        print(f"moviedb {args.command}: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

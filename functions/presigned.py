@@ -35,6 +35,11 @@ class PresignedUploadRequest(BaseModel):
         "MAX_UPLOAD_BYTES is refused (413).",
         examples=[734_003_200],
     )
+    review: bool = Field(
+        default=False,
+        description="Stop at `validated` for a review before it is published (as "
+        "`POST /upload?review=true`).",
+    )
 
 
 class PresignedUploadAnswer(BaseModel):
@@ -64,7 +69,9 @@ def presigned_upload(
     """Answers a presigned POST form for the bucket: send the file with it (e.g.
     `curl -F key=... -F ...every field... -F file=@movies.csv URL`). Once the file is in the
     bucket its rows are loaded; poll `status_url` for the outcome."""
-    presigned = create_presigned_upload(conn, filename=body.filename, size=body.size)
+    presigned = create_presigned_upload(
+        conn, filename=body.filename, size=body.size, review=body.review
+    )
     return PresignedUploadAnswer(
         upload_id=presigned.upload.id,
         status=presigned.upload.status,

@@ -29,7 +29,10 @@ router = APIRouter(tags=["Uploads"])
 
 class UploadAccepted(BaseModel):
     upload_id: uuid.UUID
-    status: str = Field(description="The upload's state: pending, processing, completed, failed.")
+    status: str = Field(
+        description="The upload's state: pending, processing, validated, publishing, completed, "
+        "failed, cancelled, reverted."
+    )
     status_url: str = Field(description="Poll this for progress and the outcome.")
     duplicate: bool = Field(
         description="True when the same content was uploaded before: the answer is that "
@@ -104,6 +107,14 @@ async def upload_csv(
             "of this server (the v1 parameter)."
         ),
     ] = False,
+    review: Annotated[
+        bool,
+        Query(
+            description="true: stop at `validated` with the counts the publish would give; look "
+            "at `GET /uploads/{id}/changes`, then `POST /uploads/{id}/publish` (or `/cancel`). "
+            "false (default): published as soon as it is validated."
+        ),
+    ] = False,
 ) -> JSONResponse:
     """Streams the file to storage while hashing and size-checking it; the header row is
     checked before the answer. 202 with the `upload_id` and a `status_url` to poll."""
@@ -114,6 +125,7 @@ async def upload_csv(
             body_chunks(request),
             request.headers.get("content-type", ""),
             declared_length=declared_length(request),
+            review=review,
         )
     )
     upload = acceptance.upload

@@ -1,20 +1,27 @@
-"""GET /uploads, GET /uploads/{id}, GET /uploads/{id}/rejects: what became of each upload."""
+"""What became of each upload, and what people do with it: GET /uploads, GET /uploads/{id},
+GET /uploads/{id}/rejects, GET /uploads/{id}/changes; POST /uploads/{id}/publish, /cancel,
+/revert (behind the API key)."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from itertools import chain
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from functions.core.db import get_pool
+from functions.core.ingest.dispatch import dispatcher
+from functions.core.ingest.review import cancel, change_set, publish_validated, revert
 from functions.core.uploads.records import Upload, get_upload, list_uploads, rejects_csv
-from functions.core.uploads.status import Status
-from functions.web import api_url, error_responses, lambda_handler
+from functions.core.uploads.status import WITH_COUNTS, Status
+from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
 from functions.web.deps import ConnectionDep
 
 router = APIRouter(tags=["Uploads"])
@@ -30,6 +37,11 @@ class UploadCounts(BaseModel):
     updated: int
     unchanged: int
     rejected: int
+
+
+class RevertCounts(BaseModel):
+    removed: int = Field(description="Movies the upload had inserted, removed.")
+    restored: int = Field(description="Movies the upload had updated, back to their values.")
 
 
 class UploadProgress(BaseModel):
@@ -48,16 +60,26 @@ class UploadStatus(BaseModel):
     size_bytes: int | None
     content_sha256: str | None
     progress: UploadProgress
-    counts: UploadCounts | None = Field(description="Set once the upload completed.")
+    review: bool = Field(description="Stops at `validated` for a review before it is published.")
+    counts: UploadCounts | None = Field(
+        description="Set once validated: what the publish does (validated), did (completed, "
+        "reverted)."
+    )
+    reverted: RevertCounts | None = Field(description="What the revert undid, once reverted.")
     ignored_columns: list[str] = Field(description="Columns of the file that are not loaded.")
     error: str | None = Field(description="Why the upload failed, when it did.")
     attempts: int
     created_at: datetime
     started_at: datetime | None
+    validated_at: datetime | None
+    published_at: datetime | None
+    cancelled_at: datetime | None
+    reverted_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
     status_url: str
     rejects_url: str = Field(description="The rejected rows as CSV.")
+    changes_url: str = Field(description="The change set: what the upload changes or changed.")
 
     model_config = {
         "json_schema_extra": {
@@ -104,7 +126,7 @@ class UploadList(BaseModel):
 
 def upload_status(request: Request, upload: Upload) -> UploadStatus:
     counts = None
-    if upload.status == Status.COMPLETED and upload.received is not None:
+    if upload.status in WITH_COUNTS and upload.received is not None:
         counts = UploadCounts(
             received=upload.received,
             inserted=upload.inserted or 0,
@@ -125,16 +147,27 @@ def upload_status(request: Request, upload: Upload) -> UploadStatus:
         progress=UploadProgress(
             rows_read=upload.rows_read, bytes_read=upload.bytes_read, fraction=fraction
         ),
+        review=upload.review,
         counts=counts,
+        reverted=(
+            RevertCounts(removed=upload.removed or 0, restored=upload.restored or 0)
+            if upload.status == Status.REVERTED
+            else None
+        ),
         ignored_columns=upload.ignored_columns,
         error=upload.error,
         attempts=upload.attempts,
         created_at=upload.created_at,
         started_at=upload.started_at,
+        validated_at=upload.validated_at,
+        published_at=upload.published_at,
+        cancelled_at=upload.cancelled_at,
+        reverted_at=upload.reverted_at,
         finished_at=upload.finished_at,
         updated_at=upload.updated_at,
         status_url=api_url(request, f"/uploads/{upload.id}"),
         rejects_url=api_url(request, f"/uploads/{upload.id}/rejects"),
+        changes_url=api_url(request, f"/uploads/{upload.id}/changes"),
     )
 
 
@@ -185,6 +218,137 @@ def rejects(upload_id: UploadId) -> StreamingResponse:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="rejects-{upload_id}.csv"'},
     )
+
+
+class FieldChange(BaseModel):
+    before: Any
+    after: Any
+
+
+class ChangeItem(BaseModel):
+    title: str
+    release_date: date | None
+    original_language: str | None
+    movie_id: int | None = Field(description="The movie's id (null: not inserted yet).")
+    changes: dict[str, FieldChange] | None = Field(
+        default=None, description="Updated movies: every changed field, before and after."
+    )
+
+
+class ChangeList(BaseModel):
+    change: Literal["inserted", "updated"]
+    items: list[ChangeItem]
+    total: int = Field(description="Exact number of movies with this change.")
+    page: int
+    page_size: int
+
+
+CHANGE_CSV_FIELDS = (
+    "title",
+    "release_date",
+    "original_language",
+    "movie_id",
+    "field",
+    "before",
+    "after",
+)
+
+
+def _changes_csv(items: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CHANGE_CSV_FIELDS)
+    for item in items:
+        key = [item["title"], item["release_date"], item["original_language"], item["movie_id"]]
+        fields = item.get("changes") or {}
+        if not fields:
+            writer.writerow([*key, "", "", ""])
+        for name, values in fields.items():
+            writer.writerow([*key, name, json.dumps(values["before"]), json.dumps(values["after"])])
+    return buffer.getvalue()
+
+
+@router.get(
+    "/uploads/{upload_id}/changes",
+    summary="The change set of an upload: the movies it inserts or updates",
+    response_model=ChangeList,
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **error_responses(404, 409, 422, 503),
+    },
+)
+def changes(
+    upload_id: UploadId,
+    conn: ConnectionDep,
+    change: Annotated[
+        Literal["inserted", "updated"], Query(description="Which movies: inserted or updated.")
+    ] = "inserted",
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=1000, description="Movies per page.")] = 100,
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",
+) -> Response:
+    """For a `validated` upload, what its publish would do against the catalogue now; for a
+    `completed` or `reverted` one, what its publish did. One item per movie: its natural key,
+    its id where it exists, and for updates every changed field before and after."""
+    found = change_set(conn, upload_id, change, page=page, page_size=page_size)
+    if format == "csv":
+        return Response(
+            _changes_csv(found.items),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="changes-{upload_id}-{change}.csv"'
+            },
+        )
+    body = ChangeList(
+        change=change,
+        items=[ChangeItem.model_validate(item) for item in found.items],
+        total=found.total,
+        page=page,
+        page_size=page_size,
+    )
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+@router.post(
+    "/uploads/{upload_id}/publish",
+    summary="Publish a validated upload",
+    status_code=202,
+    dependencies=[ApiKeyRequired],
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+)
+def publish_upload(
+    request: Request, upload_id: UploadId, conn: ConnectionDep, use_celery: bool = False
+) -> UploadStatus:
+    """202: the upload is `publishing`; poll its `status_url` until `completed`. When the
+    catalogue changed since validation, the change set is computed again and the final counts
+    say what really happened. 409 `upload_not_publishable` unless it is `validated`."""
+    upload = publish_validated(conn, upload_id, dispatcher(use_celery=use_celery))
+    return upload_status(request, upload)
+
+
+@router.post(
+    "/uploads/{upload_id}/cancel",
+    summary="Cancel an upload before it is published",
+    dependencies=[ApiKeyRequired],
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+)
+def cancel_upload(request: Request, upload_id: UploadId, conn: ConnectionDep) -> UploadStatus:
+    """A `pending`, `processing` or `validated` upload becomes `cancelled` (a running one stops
+    within seconds); nothing of it is published. 409 `upload_not_cancellable` otherwise."""
+    return upload_status(request, cancel(conn, upload_id))
+
+
+@router.post(
+    "/uploads/{upload_id}/revert",
+    summary="Undo a completed upload",
+    dependencies=[ApiKeyRequired],
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+)
+def revert_upload(request: Request, upload_id: UploadId, conn: ConnectionDep) -> UploadStatus:
+    """In one transaction, every movie the upload inserted is removed and every movie it updated
+    gets back its values before. 409 `revert_conflict` (naming the uploads) when a later upload
+    changed one of the same movies: revert those first. Reverting twice changes nothing."""
+    return upload_status(request, revert(conn, upload_id))
 
 
 handler = lambda_handler(router)

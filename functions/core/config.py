@@ -190,6 +190,17 @@ class Settings(BaseSettings):
         "(threads of the API process) or `queue` (the ingest function, through its SQS queue: "
         "set on AWS Lambda, where nothing runs after an API invocation answers).",
     )
+    history_days: float = Field(
+        default=90,
+        gt=0,
+        validation_alias=_env("history_days"),
+        description="How long what a completed upload changed is kept (a revert needs it).",
+    )
+    s3_review_prefix: str = Field(
+        default="review/",
+        validation_alias=_env("s3_review_prefix"),
+        description="Objects under <incoming prefix><this> stop at `validated` for review.",
+    )
     ingest_threads: int = Field(
         default=2,
         ge=1,

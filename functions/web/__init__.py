@@ -39,9 +39,16 @@ from functions.core.errors import InvalidCsvHeader, MovieDbError, UploadNotFound
 from functions.core.health import ServiceUnhealthy
 from functions.core.ingest.dispatch import QueueUnavailable
 from functions.core.ingest.header import EmptyFile
+from functions.core.ingest.publish import RevertConflict, RevertUnavailable
+from functions.core.ingest.review import ChangeSetUnavailable
 from functions.core.queue import BrokerUnavailable
 from functions.core.s3.presign import S3NotConfigured
 from functions.core.storage import StorageUnavailable, UploadTooLarge
+from functions.core.uploads.records import (
+    UploadNotCancellable,
+    UploadNotPublishable,
+    UploadNotRevertible,
+)
 from functions.web.forms import NotCsv
 from functions.web.multipart import MalformedMultipart, MissingFileField, NotMultipart
 
@@ -97,6 +104,12 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     WrongApiKey: (403, "wrong_api_key"),
     ApiKeyUnavailable: (503, "api_key_unavailable"),
     UploadNotFound: (404, "upload_not_found"),
+    UploadNotPublishable: (409, "upload_not_publishable"),
+    UploadNotCancellable: (409, "upload_not_cancellable"),
+    UploadNotRevertible: (409, "upload_not_revertible"),
+    RevertConflict: (409, "revert_conflict"),
+    RevertUnavailable: (409, "revert_unavailable"),
+    ChangeSetUnavailable: (409, "change_set_unavailable"),
     MissingFileField: (400, "missing_file"),
     MalformedMultipart: (400, "malformed_multipart"),
     EmptyFile: (400, "empty_file"),
@@ -120,6 +133,7 @@ RESPONSE_DESCRIPTIONS = {
     401: "No API key: send it in the `X-API-Key` header.",
     403: "The API key is not valid.",
     404: "No such resource.",
+    409: "The upload is not in a state that allows this (the message says which it is in).",
     413: "The file is larger than the limit (`MAX_UPLOAD_BYTES`).",
     415: "The body is not multipart/form-data, or the file is not a CSV file.",
     422: "A parameter is invalid (e.g. `page=0`).",

@@ -59,6 +59,7 @@ def accept_multipart(
     *,
     declared_length: int | None = None,
     field: str = "file",
+    review: bool = False,
 ) -> Acceptance:
     """`accept_upload` for the file in field `field` of a multipart/form-data request body."""
     max_bytes = get_settings().max_upload_bytes
@@ -68,7 +69,7 @@ def accept_multipart(
     if part.filename is None:  # a plain form value, not a file
         raise MissingFileField(field)
     check_csv_type(part.filename, part.content_type)
-    return accept_upload(part.chunks, filename=part.filename)
+    return accept_upload(part.chunks, filename=part.filename, review=review)
 
 
 def body_chunks(request: Request) -> Iterator[bytes]:

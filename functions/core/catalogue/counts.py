@@ -13,8 +13,8 @@ from cachetools import TTLCache
 
 from functions.core.catalogue.query import MovieQuery
 from functions.core.catalogue.statements import count_plan_statement, count_statement
+from functions.core.catalogue.version import catalogue_version
 from functions.core.config import get_settings
-from functions.core.uploads.records import catalogue_version
 
 
 class CountCache:

@@ -50,8 +50,10 @@ def accept_upload(
     *,
     filename: str | None,
     source: str = "api",
+    review: bool = False,
 ) -> Acceptance:
-    """Store and register one uploaded file (or recognise it as a repeat)."""
+    """Store and register one uploaded file (or recognise it as a repeat). `review`: stop at
+    `validated`, for a person to look at its change set before it is published."""
     settings = get_settings()
     stream = iter(chunks)
     head, layout = read_header(stream, filename)
@@ -64,6 +66,7 @@ def accept_upload(
         size_bytes=stored.size,
         storage_uri=stored.uri,
         max_error_rate=settings.max_error_rate,
+        review=review,
     )
     try:
         with get_pool().connection() as conn:
@@ -124,7 +127,11 @@ class LocalIngestion:
 
 
 def ingest_local_file(
-    path: Path, *, max_error_rate: float | None, on_progress: ProgressCallback | None = None
+    path: Path,
+    *,
+    max_error_rate: float | None,
+    review: bool = False,
+    on_progress: ProgressCallback | None = None,
 ) -> LocalIngestion:
     """The command line's door: register a file where it lies (it is not copied) and ingest it.
     Content ingested before is not run again; a failed or interrupted upload of it is."""
@@ -136,6 +143,7 @@ def ingest_local_file(
         size_bytes=size,
         storage_uri=path.resolve().as_uri(),
         max_error_rate=max_error_rate,
+        review=review,
     )
     with connect() as conn:
         registration = register_upload(conn, new)

@@ -1,10 +1,17 @@
-"""The ingestion pipeline: one upload, one binary stream, one atomic publish.
+"""The ingestion pipeline: an upload is staged and validated, then its change set published.
 
-Every door (CLI, API background task, Celery, S3 event) calls `process_upload`. It claims the
-upload, streams the file through `MovieCsv` in chunks, and for each chunk COPYs the rows into a
-temporary staging table and merges them into `movies` by natural key. All chunks, the rejected
-rows and the final counts commit in ONE transaction: readers see all of an upload or none of it,
-and a crash at any point rolls back to the state before, so a retry ends like one clean run.
+Every door (CLI, API, Celery, S3 event) calls `process_upload` (through `run_upload`). It
+claims the upload and, by its status:
+- processing: streams the file through `MovieCsv` in chunks, COPYs the accepted rows into the
+  upload's own staging table (functions/core/ingest/staging.py), records rejected rows, computes
+  the change set and the counts against the catalogue, and ends `validated` (a review was
+  asked for) or goes on to publish. Uploads are processed side by side: nothing here is locked.
+- publishing: under the publish lock (one publish or revert at a time), computes the change set
+  again when the catalogue changed since validation, applies it (functions/core/ingest/
+  publish.py) and completes the upload, in ONE short transaction: readers see all of an upload
+  or none of it.
+A crash at any point rolls its transaction back (the staging tables with it), so a retry ends
+like one clean run. A cancelled upload's worker stops at its next heartbeat.
 
 Counting: each record received is exactly one of inserted / updated / unchanged / rejected.
 Records are applied in file order, so a key repeated in a file is inserted by its first
@@ -21,69 +28,48 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from typing import BinaryIO
 
 import psycopg
-from psycopg import sql
 
+from functions.core.catalogue.version import catalogue_version
 from functions.core.config import get_settings
 from functions.core.db import connect
 from functions.core.errors import InvalidCsvHeader, MovieDbError, TooManyRejectedRows
-from functions.core.ingest.parsing import (
-    MOVIE_COLUMNS,
-    STAGING_COLUMNS,
-    MovieCsv,
-    Rejection,
-    StagingRow,
-)
+from functions.core.ingest import publish, staging
+from functions.core.ingest.parsing import MovieCsv, Rejection, StagingRow
 from functions.core.storage import open_stored
 from functions.core.uploads.records import (
     Outcome,
     Upload,
+    claim_publishing,
     claim_upload,
     complete_upload,
     fail_upload,
     get_upload,
     heartbeat,
+    record_validation,
     save_rejections,
 )
+from functions.core.uploads.status import Status
 from functions.core.uploads.workers import dead_local_worker, worker_name
 
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 20_000
 HEARTBEAT_SECONDS = 2.0
-# One ingestion publishes at a time: concurrent merges of overlapping files could deadlock.
-INGEST_LOCK_KEY = 0x6D6F7669  # "movi"
 
 Connect = Callable[[], psycopg.Connection]
 OpenStream = Callable[[], AbstractContextManager[BinaryIO]]
 
 
 @dataclass
-class Counts:
-    received: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-
-    def add(self, other: Counts) -> None:
-        for name in ("received", "inserted", "updated", "unchanged", "rejected"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    @property
-    def consistent(self) -> bool:
-        return self.received == self.inserted + self.updated + self.unchanged + self.rejected
-
-
-@dataclass
 class Progress:
     rows: int
     bytes: int
-    counts: Counts = field(default_factory=Counts)
+    rejected: int = 0
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -91,6 +77,10 @@ ProgressCallback = Callable[[Progress], None]
 
 class LeaseLost(MovieDbError):
     """Another worker took the upload over (our lease expired); our transaction is dropped."""
+
+
+class UploadCancelled(MovieDbError):
+    """The upload was cancelled while this worker ran it; its transaction is dropped."""
 
 
 class CountingReader(io.RawIOBase):
@@ -109,99 +99,6 @@ class CountingReader(io.RawIOBase):
         buffer[:n] = data
         self.bytes_read += n
         return n
-
-
-# --- SQL ---------------------------------------------------------------------------------------
-
-_STAGING_DDL = """
-    CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
-        line bigint NOT NULL,
-        title text, original_title text, original_language text, overview text,
-        release_date date, budget bigint, revenue bigint, runtime integer, status text,
-        vote_average real, vote_count integer, production_company_id bigint, genre_id bigint,
-        homepage text, languages text[]
-    ) ON COMMIT DROP
-"""
-_COPY_STAGING = sql.SQL("COPY ingest_staging ({}) FROM STDIN").format(
-    sql.SQL(", ").join(map(sql.Identifier, STAGING_COLUMNS))
-)
-_KEY = ("title", "release_date", "original_language")
-_VALUE_COLUMNS = tuple(c for c in MOVIE_COLUMNS if c not in _KEY)
-
-
-def _cols(names: tuple[str, ...], prefix: str = "") -> sql.Composable:
-    return sql.SQL(", ").join(sql.SQL(prefix) + sql.Identifier(n) for n in names)
-
-
-# A chunk, applied in file order. Each key's last occurrence is what gets published. Counting
-# follows the file: a key's first occurrence is compared with the movie as it was before this
-# chunk (the merge tells that for keys that occur once; for repeated keys `repeated_firsts` looks
-# it up), and every later occurrence with the one before it. `natural_key` is the natural key
-# with its NULLs made comparable with `=`, so repeated keys can be matched by a hash join.
-_MERGE_CHUNK = sql.SQL(
-    """
-    WITH ranked AS MATERIALIZED (
-        SELECT s.*,
-               lag(line) OVER w IS NULL AS is_first,
-               lead(line) OVER w IS NULL AS is_last,
-               ROW({values}) IS NOT DISTINCT FROM lag(ROW({values})) OVER w AS same_as_previous
-          FROM ingest_staging s
-        WINDOW w AS (PARTITION BY {key} ORDER BY line)
-    ),
-    repeated_firsts AS MATERIALIZED (
-        SELECT r.title, r.release_date, r.original_language,
-               m.id IS NULL AS is_new,
-               ROW({repeated_values}) IS NOT DISTINCT FROM ROW({movie_values}) AS same
-          FROM ranked r
-          LEFT JOIN movies m
-            ON m.title = r.title
-           AND m.release_date IS NOT DISTINCT FROM r.release_date
-           AND m.original_language IS NOT DISTINCT FROM r.original_language
-         WHERE r.is_first AND NOT r.is_last
-    ),
-    merged AS (
-        INSERT INTO movies ({all}, last_upload_id)
-        SELECT {all}, %(upload_id)s FROM ranked WHERE is_last
-        ON CONFLICT ON CONSTRAINT movies_natural_key DO UPDATE
-           SET ({values}, last_upload_id, updated_at)
-             = ROW({excluded}, EXCLUDED.last_upload_id, now())
-         WHERE ROW({current}) IS DISTINCT FROM ROW({excluded})
-        RETURNING xmax = 0 AS inserted, title, release_date, original_language
-    ),
-    merged_once AS (  -- the merge's outcome for keys that occur once in the chunk
-        SELECT m.inserted FROM merged m
-         WHERE NOT EXISTS (
-               SELECT 1 FROM repeated_firsts f
-                WHERE f.title = m.title
-                  AND coalesce(f.release_date, '-infinity') = coalesce(m.release_date, '-infinity')
-                  AND coalesce(f.original_language, '') = coalesce(m.original_language, ''))
-    )
-    SELECT o.inserted, o.updated, r.once,
-           f.inserted, f.updated, f.unchanged,
-           r.later_updated, r.later_unchanged
-      FROM (SELECT count(*) FILTER (WHERE inserted) AS inserted,
-                   count(*) FILTER (WHERE NOT inserted) AS updated
-              FROM merged_once) o,
-           (SELECT count(*) FILTER (WHERE is_new) AS inserted,
-                   count(*) FILTER (WHERE NOT is_new AND NOT same) AS updated,
-                   count(*) FILTER (WHERE NOT is_new AND same) AS unchanged
-              FROM repeated_firsts) f,
-           (SELECT count(*) FILTER (WHERE is_first AND is_last) AS once,
-                   count(*) FILTER (WHERE NOT is_first AND NOT same_as_previous) AS later_updated,
-                   count(*) FILTER (WHERE NOT is_first AND same_as_previous) AS later_unchanged
-              FROM ranked) r
-    """
-).format(
-    values=_cols(_VALUE_COLUMNS),
-    key=_cols(_KEY),
-    all=_cols(MOVIE_COLUMNS),
-    excluded=_cols(_VALUE_COLUMNS, "EXCLUDED."),
-    current=_cols(_VALUE_COLUMNS, "movies."),
-    repeated_values=_cols(_VALUE_COLUMNS, "r."),
-    movie_values=_cols(_VALUE_COLUMNS, "m."),
-)
-
-# --- the pipeline ------------------------------------------------------------------------------
 
 
 Chunk = tuple[list[StagingRow], list[Rejection]]
@@ -261,102 +158,125 @@ class _ReadAhead:
         self._thread.join()
 
 
-def _merge_chunk(cur: psycopg.Cursor, upload_id: uuid.UUID, rows: list[StagingRow]) -> Counts:
-    cur.execute("TRUNCATE ingest_staging")
-    with cur.copy(_COPY_STAGING) as copy:
-        for row in rows:
-            copy.write_row(row)
-    cur.execute(_MERGE_CHUNK, {"upload_id": upload_id})
-    (
-        once_inserted,
-        once_updated,
-        once,
-        first_inserted,
-        first_updated,
-        first_unchanged,
-        later_updated,
-        later_unchanged,
-    ) = cur.fetchone()  # type: ignore[misc]
-    return Counts(
-        received=len(rows),
-        inserted=once_inserted + first_inserted,
-        updated=once_updated + first_updated + later_updated,
-        unchanged=(once - once_inserted - once_updated) + first_unchanged + later_unchanged,
-    )
+class _Lease:
+    """Renews the upload's lease and reports progress, at most every HEARTBEAT_SECONDS; finds
+    out there that the upload was cancelled or taken over."""
 
-
-class _Heartbeat:
-    """Renews the upload's lease and reports progress, at most every HEARTBEAT_SECONDS."""
-
-    def __init__(self, conn: psycopg.Connection, upload: Upload, worker: str, lease: int) -> None:
-        self.conn, self._upload, self._worker, self._lease = conn, upload, worker, lease
+    def __init__(self, conn: psycopg.Connection, upload: Upload, worker: str, seconds: int) -> None:
+        self.conn, self.upload, self.worker, self.seconds = conn, upload, worker, seconds
         self._last = 0.0
 
-    def beat(self, rows: int, bytes_read: int, *, force: bool = False) -> None:
+    def beat(self, rows: int | None = None, bytes_read: int | None = None) -> None:
         now = time.monotonic()
-        if not force and now - self._last < HEARTBEAT_SECONDS:
+        if now - self._last < HEARTBEAT_SECONDS:
             return
         self._last = now
         alive = heartbeat(
             self.conn,
-            self._upload.id,
-            worker=self._worker,
-            lease_seconds=self._lease,
+            self.upload.id,
+            worker=self.worker,
+            lease_seconds=self.seconds,
             rows_read=rows,
             bytes_read=bytes_read,
         )
         if not alive:
-            raise LeaseLost(f"upload {self._upload.id} was taken over by another worker")
+            self.lost()
+
+    def lost(self) -> None:
+        if get_upload(self.conn, self.upload.id).status == Status.CANCELLED:
+            raise UploadCancelled(f"upload {self.upload.id} was cancelled")
+        raise LeaseLost(f"upload {self.upload.id} was taken over by another worker")
 
 
-def _wait_for_ingest_lock(cur: psycopg.Cursor, lease: _Heartbeat) -> None:
-    while not cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (INGEST_LOCK_KEY,)).fetchone()[0]:  # type: ignore[index]
-        lease.beat(0, 0)
+def _stage(
+    conn: psycopg.Connection, lease: _Lease, stream: BinaryIO, on_progress: ProgressCallback | None
+) -> Upload:
+    """Parse, validate and stage the file; compute its change set and counts. Ends validated
+    or publishing (committed), or raises (rolled back)."""
+    upload = lease.upload
+    reader = CountingReader(stream)
+    movie_csv = MovieCsv(reader)  # the header is checked here, before anything is written
+    received = rejected = 0
+    with conn.transaction(), conn.cursor() as cur:
+        # A worker hung outside the database must not hold its transaction forever.
+        cur.execute("SET LOCAL idle_in_transaction_session_timeout = '5min'")
+        cur.execute("SET LOCAL work_mem = '64MB'")  # the change set's sorts stay in memory
+        staging.create_rows(cur, upload.id)
+        with _ReadAhead(_chunks(movie_csv.rows(), CHUNK_ROWS)) as chunks:
+            for rows, rejections in chunks:
+                staging.copy_rows(cur, upload.id, rows)
+                if rejections:
+                    # written at once, outside the processing transaction: visible while the
+                    # upload runs and kept when it fails (a retry's claim clears them)
+                    save_rejections(lease.conn, upload.id, rejections)
+                received += len(rows) + len(rejections)
+                rejected += len(rejections)
+                lease.beat(received, reader.bytes_read)
+                if on_progress:
+                    on_progress(Progress(received, reader.bytes_read, rejected))
+        version = catalogue_version(conn)
+        staged = staging.compute_changes(cur, upload.id)
+        outcome = Outcome(
+            received=staged.received + rejected,
+            inserted=staged.inserted,
+            updated=staged.updated,
+            unchanged=staged.unchanged,
+            rejected=rejected,
+        )
+        assert outcome.consistent, outcome
+        if upload.max_error_rate is not None and rejected > upload.max_error_rate * received:
+            raise TooManyRejectedRows(rejected, received, upload.max_error_rate)
+        validated = record_validation(
+            conn,
+            upload.id,
+            worker=lease.worker,
+            outcome=outcome,
+            ignored_columns=movie_csv.layout.ignored_columns,
+            bytes_read=reader.bytes_read,
+            catalogue_version=version,
+        )
+        if validated is None:
+            lease.lost()
+        assert validated is not None
+    return validated
+
+
+def _wait_for_publish_lock(cur: psycopg.Cursor, lease: _Lease) -> None:
+    while not cur.execute(
+        "SELECT pg_try_advisory_xact_lock(%s)", (publish.PUBLISH_LOCK,)
+    ).fetchone()[0]:  # type: ignore[index]
+        lease.beat()
         time.sleep(0.2)
 
 
-def _load(
-    conn: psycopg.Connection,
-    lease: _Heartbeat,
-    upload: Upload,
-    stream: BinaryIO,
-    *,
-    worker: str,
-    max_error_rate: float | None,
-    on_progress: ProgressCallback | None,
-) -> Counts:
-    reader = CountingReader(stream)
-    movie_csv = MovieCsv(reader)  # the header is checked here, before anything is written
-    counts = Counts()
+def _publish(conn: psycopg.Connection, lease: _Lease) -> None:
+    """Apply the staged change set in one transaction under the publish lock."""
+    upload = lease.upload
     with conn.transaction(), conn.cursor() as cur:
-        _wait_for_ingest_lock(cur, lease)
-        cur.execute("SET LOCAL work_mem = '64MB'")  # a chunk's window sort stays in memory
-        # A worker hung outside the database must not hold the ingest lock forever: its
-        # session ends, its transaction rolls back, and the upload is taken over.
-        cur.execute("SET LOCAL idle_in_transaction_session_timeout = '5min'")
-        cur.execute(_STAGING_DDL)
-        with _ReadAhead(_chunks(movie_csv.rows(), CHUNK_ROWS)) as chunks:
-            for rows, rejections in chunks:
-                counts.add(_merge_chunk(cur, upload.id, rows))
-                if rejections:
-                    # written at once, outside the publishing transaction: visible while the
-                    # upload runs and kept when it fails (a retry's claim clears them)
-                    save_rejections(lease.conn, upload.id, rejections)
-                    counts.add(Counts(received=len(rejections), rejected=len(rejections)))
-                lease.beat(counts.received, reader.bytes_read)
-                if on_progress:
-                    on_progress(Progress(counts.received, reader.bytes_read, counts))
-        assert counts.consistent, counts
-        if max_error_rate is not None and counts.rejected > max_error_rate * counts.received:
-            raise TooManyRejectedRows(counts.rejected, counts.received, max_error_rate)
+        _wait_for_publish_lock(cur, lease)
         outcome = Outcome(
-            **counts.__dict__,
-            ignored_columns=movie_csv.layout.ignored_columns,
-            bytes_read=reader.bytes_read,
+            received=upload.received or 0,
+            inserted=upload.inserted or 0,
+            updated=upload.updated or 0,
+            unchanged=upload.unchanged or 0,
+            rejected=upload.rejected or 0,
         )
-        if not complete_upload(conn, upload.id, worker=worker, outcome=outcome):
-            raise LeaseLost(f"upload {upload.id} was taken over by another worker")
-    return counts
+        if catalogue_version(conn) != upload.validated_version:
+            # Another publish or a revert changed the catalogue since: the change set and
+            # the counts are computed again against the catalogue as it is now.
+            staged = staging.compute_changes(cur, upload.id)
+            outcome = Outcome(
+                received=outcome.received,
+                inserted=staged.inserted,
+                updated=staged.updated,
+                unchanged=staged.unchanged,
+                rejected=outcome.rejected,
+            )
+            logger.info("change set computed again at publish", extra={"upload_id": str(upload.id)})
+        publish.publish(cur, upload.id)
+        staging.drop(cur, upload.id)
+        if not complete_upload(conn, upload.id, worker=lease.worker, outcome=outcome):
+            lease.lost()
 
 
 def process_upload(
@@ -368,7 +288,7 @@ def process_upload(
     retry_failed: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> Upload:
-    """Ingest one upload end to end and return its final record.
+    """Take an upload as far as it goes (validated, or completed) and return its record.
 
     Safe to call more than once, concurrently or after a crash: an upload that is finished, or
     held by a live worker, is returned as it is.
@@ -376,33 +296,37 @@ def process_upload(
     worker = worker_name()
     with connect() as side:  # autocommit: claims, heartbeats and failures are seen at once
         current = get_upload(side, upload_id)
-        upload = claim_upload(
-            side,
-            upload_id,
-            worker=worker,
-            lease_seconds=lease_seconds,
-            retry_failed=retry_failed,
-            dead_owner=dead_local_worker(current.lease_owner),
-        )
+        dead = dead_local_worker(current.lease_owner)
+        if current.status == Status.PUBLISHING:
+            upload = claim_publishing(
+                side, upload_id, worker=worker, lease_seconds=lease_seconds, dead_owner=dead
+            )
+        else:
+            upload = claim_upload(
+                side,
+                upload_id,
+                worker=worker,
+                lease_seconds=lease_seconds,
+                retry_failed=retry_failed,
+                dead_owner=dead,
+            )
         if upload is None:
             return get_upload(side, upload_id)
         log = {"upload_id": str(upload.id), "attempt": upload.attempts}
-        logger.info("ingestion started", extra=log)
-        lease = _Heartbeat(side, upload, worker, lease_seconds)
+        logger.info("ingestion started", extra={**log, "status": upload.status})
+        lease = _Lease(side, upload, worker, lease_seconds)
         try:
-            with connect() as work, open_stream() as stream:
-                counts = _load(
-                    work,
-                    lease,
-                    upload,
-                    stream,
-                    worker=worker,
-                    max_error_rate=upload.max_error_rate,
-                    on_progress=on_progress,
-                )
+            with connect() as work:
+                if upload.status == Status.PROCESSING:
+                    with open_stream() as stream:
+                        lease.upload = _stage(work, lease, stream, on_progress)
+                if lease.upload.status == Status.PUBLISHING:
+                    _publish(work, lease)
         except LeaseLost:
             logger.warning("lease lost, leaving the upload to its new worker", extra=log)
             raise
+        except UploadCancelled:
+            logger.info("upload cancelled, its work dropped", extra=log)
         except (InvalidCsvHeader, TooManyRejectedRows) as e:
             fail_upload(side, upload.id, worker=worker, error=str(e))
             logger.info("upload rejected as a whole", extra={**log, "error": str(e)})
@@ -410,9 +334,9 @@ def process_upload(
             fail_upload(side, upload.id, worker=worker, error=f"{type(e).__name__}: {e}")
             logger.exception("ingestion failed", extra=log)
             raise
-        else:
-            logger.info("ingestion finished", extra={**log, **counts.__dict__})
-        return get_upload(side, upload.id)
+        final = get_upload(side, upload.id)
+        logger.info("ingestion finished", extra={**log, "status": final.status})
+        return final
 
 
 def run_upload(
@@ -421,7 +345,8 @@ def run_upload(
     retry_failed: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> Upload:
-    """What every door calls: ingest a registered upload from where its file is stored."""
+    """What every door calls: take a registered upload as far as it goes, from where its file
+    is stored."""
     with connect() as conn:
         upload = get_upload(conn, upload_id)
     if upload.storage_uri is None:

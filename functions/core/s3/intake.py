@@ -92,7 +92,11 @@ def ingest_s3_object(obj: S3Object) -> Upload | None:
     filename = obj.key.rsplit("/", 1)[-1] or obj.key
     with connect() as conn:
         registration = register_s3_object(
-            conn, obj, filename=filename, max_error_rate=settings.max_error_rate
+            conn,
+            obj,
+            filename=filename,
+            max_error_rate=settings.max_error_rate,
+            review=obj.key.startswith(settings.s3_incoming_prefix + settings.s3_review_prefix),
         )
     upload = registration.upload
     log = {"upload_id": str(upload.id), "key": obj.key, "etag": obj.etag}

@@ -41,7 +41,7 @@ class PresignedUpload:
 
 
 def create_presigned_upload(
-    conn: psycopg.Connection, *, filename: str, size: int
+    conn: psycopg.Connection, *, filename: str, size: int, review: bool = False
 ) -> PresignedUpload:
     """A `pending` upload record awaiting its object, and a presigned POST form that puts a file
     of at most `size` bytes at the key the record expects."""
@@ -61,6 +61,7 @@ def create_presigned_upload(
         bucket=settings.s3_bucket,
         key=key,
         max_error_rate=settings.max_error_rate,
+        review=review,
     )
     expires = settings.s3_presign_expires_seconds
     post = presign_client().generate_presigned_post(

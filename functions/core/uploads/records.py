@@ -27,8 +27,14 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
-from functions.core.errors import UploadNotFound
-from functions.core.uploads.status import Status, allowed_before
+from functions.core.errors import MovieDbError, UploadNotFound
+from functions.core.uploads.status import (
+    ALLOWED_BEFORE,
+    RERUNNABLE,
+    UNFINISHED,
+    Status,
+    allowed_before,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +65,14 @@ class Upload:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    review: bool
+    validated_version: int | None
+    validated_at: datetime | None
+    published_at: datetime | None
+    cancelled_at: datetime | None
+    reverted_at: datetime | None
+    removed: int | None
+    restored: int | None
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -90,6 +104,7 @@ class NewUpload:
     size_bytes: int | None = None
     storage_uri: str | None = None
     max_error_rate: float | None = None
+    review: bool = False
 
 
 @dataclass
@@ -97,7 +112,8 @@ class Registration:
     upload: Upload
     created: bool  # False: the same content was already registered as `upload`
     replaced_uri: str | None = None  # a failed earlier upload's old file, now superseded
-    retry: bool = False  # the earlier upload had failed: it is pending again, to run again
+    retry: bool = False  # the earlier upload had failed, or was cancelled or reverted: it is
+    # pending again, to run again
 
 
 # --- register, read ------------------------------------------------------------------------
@@ -110,8 +126,8 @@ def register_upload(conn: psycopg.Connection, new: NewUpload) -> Registration:
             _upload_sql(
                 """
                 INSERT INTO uploads (filename, source, content_sha256, size_bytes, storage_uri,
-                                     max_error_rate)
-                VALUES (%s, %s, %s, %s, %s, %s)
+                                     max_error_rate, review)
+                VALUES (%s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (content_sha256) DO NOTHING
                 RETURNING {columns}
                 """
@@ -123,6 +139,7 @@ def register_upload(conn: psycopg.Connection, new: NewUpload) -> Registration:
                 new.size_bytes,
                 new.storage_uri,
                 new.max_error_rate,
+                new.review,
             ),
         )
         row = cur.fetchone()
@@ -134,16 +151,23 @@ def register_upload(conn: psycopg.Connection, new: NewUpload) -> Registration:
             (new.content_sha256,),
         )
         existing = cur.fetchone()
-        if existing is not None and existing.status == Status.FAILED and new.storage_uri:
+        if existing is not None and existing.status in RERUNNABLE and new.storage_uri:
             # It is run again (pending once more), on the copy just sent: the old one may be
             # gone (a moved file).
             cur.execute(
                 _upload_sql(
-                    "UPDATE uploads SET storage_uri = %s, status = %s, error = NULL,"
-                    " finished_at = NULL, updated_at = now()"
-                    " WHERE id = %s AND status = %s RETURNING {columns}"
+                    "UPDATE uploads SET storage_uri = %s, status = %s, review = %s, error = NULL,"
+                    " finished_at = NULL, cancelled_at = NULL, reverted_at = NULL,"
+                    " removed = NULL, restored = NULL, updated_at = now()"
+                    " WHERE id = %s AND status = ANY(%s) RETURNING {columns}"
                 ),
-                (new.storage_uri, Status.PENDING, existing.id, Status.FAILED),
+                (
+                    new.storage_uri,
+                    Status.PENDING,
+                    new.review,
+                    existing.id,
+                    allowed_before(Status.PENDING),
+                ),
             )
             if (retried := cur.fetchone()) is not None:
                 return Registration(
@@ -198,15 +222,6 @@ def list_uploads(
     return UploadPage(items, total[0] if total else 0)
 
 
-def catalogue_version(conn: psycopg.Connection) -> datetime | None:
-    """When the catalogue last changed: the newest completion time of an upload (the catalogue
-    changes only when an upload completes). None before the first."""
-    row = conn.execute(
-        "SELECT max(finished_at) FROM uploads WHERE status = %s", (Status.COMPLETED,)
-    ).fetchone()
-    return row[0] if row else None
-
-
 # --- the worker's transitions --------------------------------------------------------------
 
 
@@ -255,24 +270,67 @@ def claim_upload(
         return claimed
 
 
+def claim_publishing(
+    conn: psycopg.Connection,
+    upload_id: uuid.UUID | str,
+    *,
+    worker: str,
+    lease_seconds: int,
+    dead_owner: str | None = None,
+) -> Upload | None:
+    """Take a `publishing` upload (its publish was asked for, or its publisher died) to
+    publish it. None when another worker holds a live lease on it, or it is not publishing."""
+    with conn.cursor(row_factory=class_row(Upload)) as cur:
+        cur.execute(
+            _upload_sql(
+                """
+                UPDATE uploads
+                   SET lease_owner = %(worker)s, attempts = attempts + 1,
+                       lease_expires_at = now() + make_interval(secs => %(lease)s),
+                       updated_at = now()
+                 WHERE id = %(id)s AND status = %(publishing)s
+                   AND (lease_expires_at IS NULL OR lease_expires_at < now()
+                        OR lease_owner IN (%(worker)s, %(dead)s))
+                RETURNING {columns}
+                """
+            ),
+            {
+                "id": str(upload_id),
+                "publishing": Status.PUBLISHING,
+                "worker": worker,
+                "dead": dead_owner or worker,
+                "lease": lease_seconds,
+            },
+        )
+        return cur.fetchone()
+
+
 def heartbeat(
     conn: psycopg.Connection,
     upload_id: uuid.UUID,
     *,
     worker: str,
     lease_seconds: int,
-    rows_read: int,
-    bytes_read: int,
+    rows_read: int | None = None,
+    bytes_read: int | None = None,
 ) -> bool:
-    """Renew the lease and record progress. False when the lease was lost to another worker."""
+    """Renew the lease and record progress. False when the lease was lost (another worker
+    took the upload over) or the upload was cancelled meanwhile."""
     cur = conn.execute(
         """
         UPDATE uploads
-           SET rows_read = %s, bytes_read = %s, updated_at = now(),
-               lease_expires_at = now() + make_interval(secs => %s)
-         WHERE id = %s AND status = %s AND lease_owner = %s
+           SET rows_read = coalesce(%s, rows_read), bytes_read = coalesce(%s, bytes_read),
+               updated_at = now(), lease_expires_at = now() + make_interval(secs => %s)
+         WHERE id = %s AND status = ANY(%s) AND lease_owner = %s
         """,
-        (rows_read, bytes_read, lease_seconds, upload_id, Status.PROCESSING, worker),
+        (
+            rows_read,
+            bytes_read,
+            lease_seconds,
+            upload_id,
+            [Status.PROCESSING, Status.PUBLISHING],
+            worker,
+        ),
     )
     return cur.rowcount == 1
 
@@ -287,24 +345,127 @@ class Outcome:
     updated: int
     unchanged: int
     rejected: int
-    ignored_columns: Sequence[str]
-    bytes_read: int
+
+    @property
+    def consistent(self) -> bool:
+        return self.received == self.inserted + self.updated + self.unchanged + self.rejected
+
+
+def _outcome_params(outcome: Outcome) -> dict[str, int]:
+    return {
+        "received": outcome.received,
+        "inserted": outcome.inserted,
+        "updated": outcome.updated,
+        "unchanged": outcome.unchanged,
+        "rejected": outcome.rejected,
+    }
+
+
+def record_validation(
+    conn: psycopg.Connection,
+    upload_id: uuid.UUID,
+    *,
+    worker: str,
+    outcome: Outcome,
+    ignored_columns: Sequence[str],
+    bytes_read: int,
+    catalogue_version: int,
+) -> Upload | None:
+    """Staged and validated, with the counts its publish would give against the catalogue at
+    `catalogue_version`: `validated` when a review was asked for (the worker lets go), else
+    `publishing` (the worker keeps its lease and publishes). In the processing transaction of
+    `conn`; None when the lease was lost or the upload cancelled meanwhile (roll back)."""
+    with conn.cursor(row_factory=class_row(Upload)) as cur:
+        cur.execute(
+            _upload_sql(
+                """
+                UPDATE uploads
+                   SET status = CASE WHEN review THEN %(validated)s ELSE %(publishing)s END,
+                       received = %(received)s, inserted = %(inserted)s, updated = %(updated)s,
+                       unchanged = %(unchanged)s, rejected = %(rejected)s,
+                       ignored_columns = %(ignored)s, rows_read = %(received)s,
+                       bytes_read = %(bytes)s, validated_version = %(version)s,
+                       validated_at = clock_timestamp(), updated_at = clock_timestamp(),
+                       lease_owner = CASE WHEN review THEN NULL ELSE lease_owner END,
+                       lease_expires_at = CASE WHEN review THEN NULL ELSE lease_expires_at END
+                 WHERE id = %(upload_id)s AND status = %(processing)s
+                   AND lease_owner = %(worker)s
+                RETURNING {columns}
+                """
+            ),
+            {
+                "validated": Status.VALIDATED,
+                "publishing": Status.PUBLISHING,
+                "processing": Status.PROCESSING,
+                "upload_id": upload_id,
+                "worker": worker,
+                "ignored": list(ignored_columns),
+                "bytes": bytes_read,
+                "version": catalogue_version,
+                **_outcome_params(outcome),
+            },
+        )
+        return cur.fetchone()
+
+
+@dataclass
+class UploadConflict(MovieDbError):
+    """The upload is not in a state that allows what was asked (a 409)."""
+
+    upload_id: str
+    status: str
+    action: str
+
+    def __str__(self) -> str:
+        return f"upload {self.upload_id} is {self.status}: it cannot be {self.action}"
+
+
+class UploadNotPublishable(UploadConflict):
+    pass
+
+
+class UploadNotCancellable(UploadConflict):
+    pass
+
+
+class UploadNotRevertible(UploadConflict):
+    pass
+
+
+def request_publish(conn: psycopg.Connection, upload_id: uuid.UUID | str) -> Upload:
+    """A validated upload is to be published: `publishing`, with no lease yet (the worker it
+    is dispatched to claims it). Raises UploadNotPublishable otherwise (a publishing one is
+    returned as it is: asking twice is harmless)."""
+    with conn.cursor(row_factory=class_row(Upload)) as cur:
+        cur.execute(
+            _upload_sql(
+                "UPDATE uploads SET status = %s, lease_owner = NULL, lease_expires_at = NULL,"
+                " updated_at = now() WHERE id = %s AND status = %s RETURNING {columns}"
+            ),
+            (Status.PUBLISHING, str(upload_id), Status.VALIDATED),
+        )
+        row = cur.fetchone()
+    if row is not None:
+        return row
+    current = get_upload(conn, upload_id)
+    if current.status == Status.PUBLISHING:
+        return current
+    raise UploadNotPublishable(str(upload_id), current.status, "published")
 
 
 def complete_upload(
     conn: psycopg.Connection, upload_id: uuid.UUID, *, worker: str, outcome: Outcome
 ) -> bool:
-    """Record the outcome (in the publishing transaction of `conn`). False when the lease was
-    lost meanwhile: the caller must roll back."""
+    """Record the final counts (in the publishing transaction of `conn`). False when the lease
+    was lost meanwhile: the caller must roll back."""
     cur = conn.execute(
         """
         UPDATE uploads
            SET status = %(completed)s, error = NULL,
                received = %(received)s, inserted = %(inserted)s, updated = %(updated)s,
                unchanged = %(unchanged)s, rejected = %(rejected)s,
-               ignored_columns = %(ignored)s, rows_read = %(received)s, bytes_read = %(bytes)s,
-               finished_at = clock_timestamp(), updated_at = clock_timestamp(),
-               lease_owner = NULL, lease_expires_at = NULL
+               published_at = clock_timestamp(), finished_at = clock_timestamp(),
+               updated_at = clock_timestamp(), lease_owner = NULL, lease_expires_at = NULL
          WHERE id = %(upload_id)s AND status = ANY(%(before)s) AND lease_owner = %(worker)s
         """,
         {
@@ -312,16 +473,63 @@ def complete_upload(
             "before": allowed_before(Status.COMPLETED),
             "upload_id": upload_id,
             "worker": worker,
-            "received": outcome.received,
-            "inserted": outcome.inserted,
-            "updated": outcome.updated,
-            "unchanged": outcome.unchanged,
-            "rejected": outcome.rejected,
-            "ignored": list(outcome.ignored_columns),
-            "bytes": outcome.bytes_read,
+            **_outcome_params(outcome),
         },
     )
     return cur.rowcount == 1
+
+
+def cancel_upload(conn: psycopg.Connection, upload_id: uuid.UUID | str) -> tuple[Upload, Status]:
+    """Cancel a pending, processing or validated upload; return it and the status it had (its
+    worker, if one runs, notices at its next heartbeat and stops). Raises
+    UploadNotCancellable otherwise."""
+    with conn.transaction():
+        current = lock_upload(conn, upload_id)
+        if current.status not in ALLOWED_BEFORE[Status.CANCELLED]:
+            raise UploadNotCancellable(str(upload_id), current.status, "cancelled")
+        with conn.cursor(row_factory=class_row(Upload)) as cur:
+            cur.execute(
+                _upload_sql(
+                    "UPDATE uploads SET status = %s, cancelled_at = now(), finished_at = now(),"
+                    " updated_at = now(), lease_owner = NULL, lease_expires_at = NULL"
+                    " WHERE id = %s RETURNING {columns}"
+                ),
+                (Status.CANCELLED, current.id),
+            )
+            cancelled = cur.fetchone()
+    assert cancelled is not None
+    return cancelled, current.status
+
+
+def mark_reverted(
+    conn: psycopg.Connection, upload_id: uuid.UUID, *, removed: int, restored: int
+) -> Upload:
+    """Record a revert (in the revert's transaction)."""
+    with conn.cursor(row_factory=class_row(Upload)) as cur:
+        cur.execute(
+            _upload_sql(
+                "UPDATE uploads SET status = %s, reverted_at = now(), removed = %s,"
+                " restored = %s, updated_at = now() WHERE id = %s AND status = %s"
+                " RETURNING {columns}"
+            ),
+            (Status.REVERTED, removed, restored, upload_id, Status.COMPLETED),
+        )
+        row = cur.fetchone()
+    assert row is not None, "mark_reverted is called on a completed upload it holds"
+    return row
+
+
+def lock_upload(conn: psycopg.Connection, upload_id: uuid.UUID | str) -> Upload:
+    """The upload, locked for the rest of the transaction of `conn`."""
+    with conn.cursor(row_factory=class_row(Upload)) as cur:
+        cur.execute(
+            _upload_sql("SELECT {columns} FROM uploads WHERE id = %s FOR UPDATE"),
+            (str(upload_id),),
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise UploadNotFound(str(upload_id))
+    return row
 
 
 def fail_upload(
@@ -435,7 +643,7 @@ class Unfinished:
     status: Status
     lease_owner: str | None
     updated_at: datetime
-    lease_expired: bool  # processing under a lease that ran out
+    lease_expired: bool  # processing or publishing under a lease that ran out
     quiet_for: float  # seconds since anything touched it
 
 
@@ -445,16 +653,25 @@ def unfinished_uploads(conn: psycopg.Connection) -> list[Unfinished]:
     rows = conn.execute(
         """
         SELECT id, status, lease_owner, updated_at,
-               status = %(processing)s AND lease_expires_at IS NOT NULL
-                   AND lease_expires_at < now(),
+               lease_expires_at IS NOT NULL AND lease_expires_at < now(),
                extract(epoch FROM now() - updated_at)::float8
           FROM uploads
          WHERE status = ANY(%(unfinished)s) AND storage_uri IS NOT NULL
          ORDER BY created_at
         """,
-        {"processing": Status.PROCESSING, "unfinished": [Status.PENDING, Status.PROCESSING]},
+        {"processing": Status.PROCESSING, "unfinished": sorted(UNFINISHED)},
     ).fetchall()
     return [Unfinished(r[0], Status(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+
+
+def uploads_that_stage(conn: psycopg.Connection, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `ids` that may still use their staging: being processed, validated (awaiting
+    review) or publishing."""
+    rows = conn.execute(
+        "SELECT id FROM uploads WHERE id = ANY(%s) AND status = ANY(%s)",
+        (list(ids), sorted(UNFINISHED | {Status.VALIDATED})),
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def mark_dispatched(conn: psycopg.Connection, upload_id: uuid.UUID, seen_at: datetime) -> bool:
@@ -463,7 +680,7 @@ def mark_dispatched(conn: psycopg.Connection, upload_id: uuid.UUID, seen_at: dat
     cur = conn.execute(
         "UPDATE uploads SET updated_at = now()"
         " WHERE id = %s AND updated_at = %s AND status = ANY(%s)",
-        (upload_id, seen_at, [Status.PENDING, Status.PROCESSING]),
+        (upload_id, seen_at, sorted(UNFINISHED)),
     )
     return cur.rowcount == 1
 
@@ -541,8 +758,9 @@ _FIND_OBJECT = """
 """
 
 _NEW_S3_UPLOAD = """
-    INSERT INTO uploads (id, filename, source, size_bytes, storage_uri, max_error_rate)
-    VALUES (%(upload_id)s, %(filename)s, 's3', %(size)s, %(uri)s, %(max_error_rate)s)
+    INSERT INTO uploads (id, filename, source, size_bytes, storage_uri, max_error_rate, review)
+    VALUES (%(upload_id)s, %(filename)s, 's3', %(size)s, %(uri)s, %(max_error_rate)s,
+            %(review)s)
     RETURNING {columns}
 """
 
@@ -569,12 +787,17 @@ class S3Registration:
 
 
 def register_s3_object(
-    conn: psycopg.Connection, obj: ObjectVersion, *, filename: str, max_error_rate: float | None
+    conn: psycopg.Connection,
+    obj: ObjectVersion,
+    *,
+    filename: str,
+    max_error_rate: float | None,
+    review: bool = False,
 ) -> S3Registration:
     """The upload of this object: the presigned upload awaiting its key (it arrives), the
     upload of an earlier delivery of the same event, or a new one. `obj.etag` must be known."""
     assert obj.etag, "an S3 object is identified by its ETag"
-    params = _object_params(obj, max_error_rate=max_error_rate, filename=filename)
+    params = _object_params(obj, max_error_rate=max_error_rate, filename=filename, review=review)
     with conn.cursor(row_factory=class_row(Upload)) as cur:
         for _ in range(3):  # each pass settles a race with a concurrent delivery
             with conn.transaction():
@@ -610,6 +833,7 @@ def register_presigned_upload(
     bucket: str,
     key: str,
     max_error_rate: float | None,
+    review: bool = False,
 ) -> Upload:
     """A `pending` upload awaiting its object at `bucket/key`: no storage_uri yet (there is
     nothing to read until the object's event arrives)."""
@@ -624,6 +848,7 @@ def register_presigned_upload(
                 size=size,
                 uri=None,
                 max_error_rate=max_error_rate,
+                review=review,
             ),
         )
         upload = cur.fetchone()

@@ -52,13 +52,13 @@ def _why_stalled(
     sent it meanwhile), or its owner is a dead process of this host, quiet for
     `resend_seconds`. pending: untouched for `pending_seconds`.
     """
-    if upload.status == Status.PROCESSING:
+    if upload.status in (Status.PROCESSING, Status.PUBLISHING) and upload.lease_owner:
         if upload.lease_expired and upload.quiet_for >= lease_seconds:
             return "lease expired"
         if upload.quiet_for >= resend_seconds and dead_local_worker(upload.lease_owner):
             return f"owner {upload.lease_owner} is gone"
         return None
-    if upload.quiet_for >= pending_seconds:
+    if upload.quiet_for >= pending_seconds:  # pending, or publishing never claimed
         return "never picked up"
     return None
 
@@ -88,6 +88,17 @@ def reap_stalled(
         )
         sent.append(Stalled(upload.id, upload.status, reason))
     return sent
+
+
+def tidy_up(conn: psycopg.Connection, *, history_days: float) -> None:
+    """What recovery also clears: the staging tables of uploads that will not use them any
+    more (failed, cancelled), and change history past its retention."""
+    from datetime import timedelta
+
+    from functions.core.ingest import publish, staging
+
+    staging.drop_orphans(conn)
+    publish.prune_history(conn, older_than=timedelta(days=history_days))
 
 
 class Reaper:
@@ -132,6 +143,7 @@ def reap_once(dispatch: Dispatch, *, pending_seconds: float | None = None) -> li
     MOVIEDB_UPLOAD_REQUEUE_SECONDS)."""
     settings = get_settings()
     with connect() as conn:
+        tidy_up(conn, history_days=settings.history_days)
         return reap_stalled(
             conn,
             dispatch,
