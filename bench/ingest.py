@@ -93,6 +93,9 @@ class Run:
     hash_seconds: float | None = None
     read_seconds: float | None = None
     parse_seconds: float | None = None
+    # --baseline: the same file through another source tree's pipeline (e.g. the previous
+    # commit), in the same round, into its own fresh database
+    baseline_seconds: float | None = None
 
     @property
     def rate(self) -> float:
@@ -149,15 +152,20 @@ def fresh_database(admin_url: str, purpose: str, *, keep: bool = False) -> Itera
 # --- the three measurements --------------------------------------------------------------------
 
 
-def run_pipeline(url: str, csv_path: Path) -> tuple[float, resource.struct_rusage, dict[str, Any]]:
-    """`moviedb ingest --json FILE` in a subprocess: (wall seconds, its rusage, its summary)."""
+def run_pipeline(
+    url: str, csv_path: Path, tree: Path = REPO
+) -> tuple[float, resource.struct_rusage, dict[str, Any]]:
+    """`moviedb ingest --json FILE` in a subprocess, from the source tree `tree` (this one by
+    default): (wall seconds, its rusage, its summary)."""
     command = [sys.executable, "-m", "functions.cli", "ingest", "--json", str(csv_path)]
     with tempfile.TemporaryDirectory(prefix="moviedb-bench-") as data_dir:
         env = {**os.environ, "DATABASE_URL": url, "MOVIEDB_DATA_DIR": data_dir}
+        if tree != REPO:
+            env["PYTHONPATH"] = str(tree)  # ahead of this checkout's editable install
         out_path, err_path = Path(data_dir, "stdout"), Path(data_dir, "stderr")
         with out_path.open("wb") as out, err_path.open("wb") as err:
             started = time.perf_counter()
-            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=err)
+            process = subprocess.Popen(command, cwd=tree, env=env, stdout=out, stderr=err)
             # wait4, not Popen.wait: it also returns the child's resource usage (ru_maxrss, KiB).
             _, status, usage = os.wait4(process.pid, 0)
             seconds = time.perf_counter() - started
@@ -282,7 +290,13 @@ def check_counts(summary: dict[str, Any], manifest: Manifest, loaded: int) -> li
 
 
 def bench_once(
-    admin_url: str, csv_path: Path, manifest: Manifest, *, profile: bool, keep: bool
+    admin_url: str,
+    csv_path: Path,
+    manifest: Manifest,
+    *,
+    profile: bool,
+    keep: bool,
+    baseline: Path | None = None,
 ) -> Run:
     """Pipeline, then the reference COPY of what it loaded (then the parse alone, --profile)."""
     copy_file = OUT_DIR / f"{csv_path.stem}.accepted.copy"
@@ -309,6 +323,11 @@ def bench_once(
         copy_seconds=copy_seconds,
         bare_copy_seconds=bare_seconds,
     )
+    if baseline is not None:
+        with fresh_database(admin_url, "baseline", keep=keep) as url:
+            run.baseline_seconds, _, other = run_pipeline(url, csv_path, baseline)
+        if other.get("received") != summary["received"]:
+            raise SystemExit(f"the baseline tree received {other.get('received')} records")
     if profile:
         run.hash_seconds = time_hash(csv_path)
         run.read_seconds, run.parse_seconds, _ = time_parse(csv_path)
@@ -450,6 +469,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{DEFAULT_ADMIN_URL}, else the embedded PostgreSQL)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="TREE",
+        help="also run the same file through the pipeline of another source tree (e.g. "
+        "`git worktree add /tmp/base HEAD~1`), in the same round, and print the ratio",
+    )
     args = parser.parse_args(argv)
     profile = args.profile or args.parse_only
 
@@ -473,12 +499,26 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[int, list[Run]] = {rows: [] for rows in args.rows}
         for round_ in range(args.repeat):
             for rows, (path, manifest) in datasets.items():
-                run = bench_once(admin_url, path, manifest, profile=profile, keep=args.keep)  # type: ignore[arg-type]
+                run = bench_once(
+                    admin_url,  # type: ignore[arg-type]
+                    path,
+                    manifest,
+                    profile=profile,
+                    keep=args.keep,
+                    baseline=args.baseline,
+                )
                 runs[rows].append(run)
+                baseline = (
+                    ""
+                    if run.baseline_seconds is None
+                    else f", baseline tree {run.baseline_seconds:.1f} s "
+                    f"(this / baseline {run.pipeline_seconds / run.baseline_seconds:.2f})"
+                )
                 print(
                     f"round {round_ + 1}/{args.repeat}, {rows:,} rows: pipeline "
                     f"{run.pipeline_seconds:.1f} s, COPY {run.copy_seconds:.1f} s, "
-                    f"ratio {run.ratio:.2f}, peak RSS {run.peak_rss_mb:.0f} MB",
+                    f"bare COPY {run.bare_copy_seconds:.1f} s, ratio {run.ratio:.2f}, "
+                    f"peak RSS {run.peak_rss_mb:.0f} MB{baseline}",
                     flush=True,
                 )
         if args.repeat > 1:

@@ -97,3 +97,42 @@ def test_an_upload_held_by_a_dead_process_of_this_host_is_sent_at_once(
 def test_a_presigned_upload_waiting_for_its_file_is_not_sent(conn: psycopg.Connection) -> None:
     _upload(conn, "pending", storage_uri="NULL", updated_at="now() - interval '1 hour'")
     assert _sweep(conn) == []
+
+
+def test_a_publish_whose_worker_died_or_never_came_is_dispatched_again(
+    conn: psycopg.Connection,
+) -> None:
+    died = _upload(
+        conn,
+        "publishing",
+        lease_owner="'another-host:4242:0123456789ab'",
+        lease_expires_at="now() - interval '5 seconds'",
+        updated_at="now() - interval '65 seconds'",
+        received=1,
+        inserted=1,
+        updated=0,
+        unchanged=0,
+        rejected=0,
+    )
+    asked = _upload(  # publish requested, its dispatch lost: no worker ever claimed it
+        conn,
+        "publishing",
+        updated_at="now() - interval '10 minutes'",
+        received=1,
+        inserted=1,
+        updated=0,
+        unchanged=0,
+        rejected=0,
+    )
+    waiting = _upload(
+        conn,
+        "validated",
+        updated_at="now() - interval '1 day'",
+        received=1,
+        inserted=1,
+        updated=0,
+        unchanged=0,
+        rejected=0,
+    )  # waits for a person
+    assert set(_sweep(conn)) == {died, asked}
+    assert waiting not in _sweep(conn)
