@@ -213,6 +213,32 @@ def test_languages_that_are_not_strings_are_rejected() -> None:
         parse_languages("[1, 2]")
 
 
+@pytest.mark.parametrize(
+    ("literal", "reason"),
+    [
+        ("['En\\x00glish']", "NUL"),
+        ("['En\\u0000glish']", "NUL"),
+        ("['\\ud800']", "lone surrogate"),
+        ("['English', '\\udfac']", "lone surrogate"),
+    ],
+)
+def test_languages_escaping_a_nul_or_a_lone_surrogate_reject_only_that_row(
+    literal: str, reason: str
+) -> None:
+    bad = GOOD.replace("['English']", f'"{literal}"')
+    rows, rejections, _ = parse(HEADER + "\n" + bad + "\n" + GOOD.replace("Toy", "Boy") + "\n")
+    assert [as_dict(r)["title"] for r in rows] == ["Boy Story"]
+    assert [(r.line, r.column) for r in rejections] == [(2, "languages")]
+    assert reason in rejections[0].reason
+
+
+def test_languages_escaping_a_surrogate_pair_is_the_character_it_encodes() -> None:
+    assert parse_languages("['\\ud83c\\udfac', 'English']") == ["\U0001f3ac", "English"]
+    rows, rejections, _ = parse(HEADER + "\n" + GOOD.replace("['English']", "['\\ud83c\\udfac']"))
+    assert rejections == []
+    assert as_dict(rows[0])["languages"] == '{"\U0001f3ac"}'
+
+
 def test_text_array_literal_escapes_quotes_and_backslashes() -> None:
     assert pg_text_array(['a"b', "c\\d", "e f"]) == '{"a\\"b","c\\\\d","e f"}'
 

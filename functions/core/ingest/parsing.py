@@ -133,7 +133,22 @@ def parse_languages(value: str) -> list[str]:
         raise RowError("languages", f"not a list of names: {value[:80]!r}") from None
     if not isinstance(parsed, list | tuple) or not all(isinstance(n, str) for n in parsed):
         raise RowError("languages", f"not a list of names: {value[:80]!r}")
-    return _language_names(parsed)
+    return _language_names([_storable_name(name) for name in parsed])
+
+
+def _storable_name(name: str) -> str:
+    """A name written with escapes as text PostgreSQL can hold: a surrogate pair
+    (`'\\ud83c\\udfac'`) becomes its character; a NUL or a lone surrogate is a RowError."""
+    if "\x00" in name:
+        raise RowError("languages", "a language name contains a NUL character")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            name = name.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise RowError("languages", "a language name contains a lone surrogate") from None
+    return name
 
 
 def _language_names(names: Sequence[str]) -> list[str]:
