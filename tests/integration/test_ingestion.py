@@ -16,6 +16,7 @@ import pytest
 
 from functions.core.db import connect
 from functions.core.ingest.intake import ingest_local_file
+from functions.core.ingest.parsing import MAX_RAW_RECORD_CHARS
 from functions.core.ingest.pipeline import run_upload
 from functions.core.uploads.records import NewUpload, Upload, register_upload
 from tests.conftest import SAMPLE_CSV
@@ -334,6 +335,16 @@ def test_no_byte_sequence_in_a_text_field_fails_the_upload(
     ]
     assert [t for t, *_ in stored] == [e.replace("\x00", "\ufffd") for e in expected]
     assert stored[-1][1] == "En\\x00glish \\ud800"  # kept as written
+
+
+def test_a_huge_rejected_record_is_stored_capped(conn: psycopg.Connection, tmp_path: Path) -> None:
+    huge = row("x" * 50_000, rating="11")
+    upload = ingest(write(tmp_path, "huge.csv", huge, row("Good")))
+    assert counts(upload) == (2, 1, 0, 0, 1)
+    stored = conn.execute(
+        "SELECT raw_record FROM upload_rejections WHERE upload_id = %s", (upload.id,)
+    ).fetchone()
+    assert stored == (huge[:MAX_RAW_RECORD_CHARS] + f"... [truncated: {len(huge)} characters]",)
 
 
 def test_missing_columns_fail_the_upload_and_write_nothing(

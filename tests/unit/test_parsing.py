@@ -9,6 +9,7 @@ import pytest
 from functions.core.catalogue.columns import MOVIE_COLUMNS
 from functions.core.errors import InvalidCsvHeader
 from functions.core.ingest.parsing import (
+    MAX_RAW_RECORD_CHARS,
     MovieCsv,
     Rejection,
     RowError,
@@ -113,6 +114,31 @@ def test_wrong_number_of_fields_is_rejected_with_its_raw_record() -> None:
     assert rejections[0].line == 2
     assert rejections[0].reason == "expected 15 fields, found 14"
     assert rejections[0].raw_record == short + "\n"
+
+
+def test_raw_record_of_a_rejection_is_capped_with_its_original_length() -> None:
+    huge = GOOD.replace("A film", "x" * 10_000).replace("7.7", "eleven")
+    _, rejections, _ = parse(HEADER + "\n" + huge + "\n")
+    raw = rejections[0].raw_record
+    prefix = (huge + "\n")[:MAX_RAW_RECORD_CHARS]
+    assert raw == prefix + f"... [truncated: {len(huge) + 1} characters]"
+
+
+def test_raw_record_at_the_cap_is_kept_whole() -> None:
+    short = GOOD.rsplit(",", 1)[0]
+    exact = short.replace("A film", "x" * (MAX_RAW_RECORD_CHARS - len(short) - 1 + 6)) + "\n"
+    assert len(exact) == MAX_RAW_RECORD_CHARS
+    _, rejections, _ = parse(HEADER + "\n" + exact)
+    assert rejections[0].raw_record == exact
+
+
+def test_unterminated_quote_keeps_only_a_prefix_of_the_rest_of_the_file() -> None:
+    opened = GOOD.replace("A film", '"A film')
+    _, rejections, _ = parse(HEADER + "\n" + opened + ("\n" + GOOD) * 200)
+    assert len(rejections) == 1
+    raw = rejections[0].raw_record
+    assert raw.startswith(opened) and raw.endswith(" characters]")
+    assert len(raw) < MAX_RAW_RECORD_CHARS + 50
 
 
 def test_blank_lines_are_not_records() -> None:

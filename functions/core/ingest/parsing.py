@@ -30,6 +30,7 @@ MAX_TITLE_LENGTH = 500  # keeps the natural-key index entry well under PostgreSQ
 MAX_FIELD_CHARS = 1024 * 1024  # one field (e.g. an unterminated quote) can hold at most this
 MAX_LANGUAGES_LITERAL = 10_000
 MAX_LANGUAGE_NAME = 100  # each name is an entry of the languages GIN index (limit ~2.7 kB)
+MAX_RAW_RECORD_CHARS = 4096  # of a rejected record, kept for the rejects download
 
 csv.field_size_limit(MAX_FIELD_CHARS)
 
@@ -261,7 +262,17 @@ class Rejection:
     line: int  # where the record starts in the file (the header is line 1)
     column: str | None
     reason: str
-    raw_record: str
+    raw_record: str  # capped: a longer record keeps its first MAX_RAW_RECORD_CHARS characters
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "raw_record", capped_raw_record(self.raw_record))  # frozen
+
+
+def capped_raw_record(raw: str) -> str:
+    """The first MAX_RAW_RECORD_CHARS characters of `raw`, and a marker with its length."""
+    if len(raw) <= MAX_RAW_RECORD_CHARS:
+        return raw
+    return f"{raw[:MAX_RAW_RECORD_CHARS]}... [truncated: {len(raw)} characters]"
 
 
 # --- the file --------------------------------------------------------------------------------
