@@ -35,10 +35,16 @@ from functions.core.auth import (
     WrongApiKey,
     check_api_key,
 )
-from functions.core.errors import InvalidCsvHeader, MovieDbError, UploadNotFound
+from functions.core.errors import (
+    InvalidCsvHeader,
+    MovieDbError,
+    UnsupportedLineEndings,
+    UploadNotFound,
+)
 from functions.core.health import ServiceUnhealthy
 from functions.core.ingest.dispatch import QueueUnavailable
-from functions.core.ingest.header import EmptyFile
+from functions.core.ingest.filenames import InvalidFilename
+from functions.core.ingest.header import EmptyFile, HeaderTooLong
 from functions.core.queue import BrokerUnavailable
 from functions.core.s3.presign import S3NotConfigured
 from functions.core.storage import StorageUnavailable, UploadTooLarge
@@ -101,6 +107,9 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     MalformedMultipart: (400, "malformed_multipart"),
     EmptyFile: (400, "empty_file"),
     InvalidCsvHeader: (400, "invalid_csv_header"),
+    UnsupportedLineEndings: (400, "unsupported_line_endings"),
+    HeaderTooLong: (400, "header_too_long"),
+    InvalidFilename: (400, "invalid_filename"),
     NotMultipart: (415, "not_multipart"),
     NotCsv: (415, "not_csv"),
     UploadTooLarge: (413, "upload_too_large"),

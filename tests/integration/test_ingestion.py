@@ -358,6 +358,17 @@ def test_missing_columns_fail_the_upload_and_write_nothing(
     assert conn.execute("SELECT count(*) FROM movies").fetchone() == (0,)
 
 
+def test_cr_only_line_endings_fail_the_upload_as_a_bad_file(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes((HEADER + row("Alpha")).replace("\r\n", "\r").encode())
+    upload = ingest(path)  # a bad file: recorded as failed, not raised for a retry
+    assert upload.status == "failed"
+    assert upload.error is not None and "CR alone" in upload.error
+    assert conn.execute("SELECT count(*) FROM movies").fetchone() == (0,)
+
+
 def test_too_many_rejected_rows_fail_the_upload_but_keep_the_rejections(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from functions.core.catalogue.columns import MOVIE_COLUMNS
-from functions.core.errors import InvalidCsvHeader
+from functions.core.errors import InvalidCsvHeader, UnsupportedLineEndings
 from functions.core.ingest.parsing import (
     MAX_RAW_RECORD_CHARS,
     MovieCsv,
@@ -94,6 +94,18 @@ def test_empty_file_fails_as_a_missing_header() -> None:
 def test_utf8_bom_and_lf_line_endings_are_accepted() -> None:
     rows, rejections, _ = parse(b"\xef\xbb\xbf" + (HEADER + "\n" + GOOD + "\n").encode())
     assert rejections == [] and len(rows) == 1
+
+
+@pytest.mark.parametrize("blank", ["   \n", " \r\n", "\t\n", "\n \t \r\n"])
+def test_whitespace_lines_before_the_header_are_skipped(blank: str) -> None:
+    rows, rejections, _ = parse(blank + HEADER + "\n" + GOOD + "\n")
+    assert rejections == []
+    assert rows[0][0] == 2 + blank.count("\n")  # line numbers still count the skipped lines
+
+
+def test_cr_only_line_endings_are_refused_as_a_whole() -> None:
+    with pytest.raises(UnsupportedLineEndings):
+        parse(HEADER + "\r" + GOOD + "\r")
 
 
 def test_quoted_newlines_keep_line_numbers_of_record_starts() -> None:

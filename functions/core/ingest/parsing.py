@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, BinaryIO
 
 from functions.core.catalogue.columns import MOVIE_COLUMNS
-from functions.core.errors import InvalidCsvHeader
+from functions.core.errors import InvalidCsvHeader, UnsupportedLineEndings
 from functions.core.limits import INT4_MAX, INT8_MAX
 
 STAGING_COLUMNS: tuple[str, ...] = ("line", *MOVIE_COLUMNS)
@@ -298,8 +298,17 @@ class MovieCsv:
         text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="replace", newline="")
         self._record_lines: list[str] = []
         self._reader = csv.reader(self._lines(text), strict=False)
-        header = self._next_record()
-        self.layout = read_layout(header if header is not None else [])
+        self.layout = read_layout(self._header_record())
+
+    def _header_record(self) -> list[str]:
+        """The first record that is not blank or whitespace; [] when there is none."""
+        while (record := self._next_record()) is not None:
+            raw = "".join(self._record_lines)
+            if raw.strip():
+                if raw.endswith("\r"):  # CR-only line endings, as read_header refuses them
+                    raise UnsupportedLineEndings()
+                return record
+        return []
 
     def _lines(self, text: Iterable[str]) -> Iterator[str]:
         pending = self._record_lines
