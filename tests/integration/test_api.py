@@ -195,6 +195,28 @@ def test_rejected_rows_download_as_csv(client: TestClient) -> None:
     assert "2001-13-45" in reason and raw.startswith("1000.0,,en,Bad,")
 
 
+FORMULAS = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1:A2)", "\tcmd"]
+
+
+def test_rejects_download_neutralises_spreadsheet_formulas(client: TestClient) -> None:
+    lines = "".join(f"{formula},x\r\n" for formula in FORMULAS)
+    accepted = post_csv(client, csv_bytes(row("Alpha")) + lines.encode()).json()
+    status = wait_finished(client, accepted["status_url"])
+    assert status["counts"]["rejected"] == len(FORMULAS)
+    response = client.get(f"/api/v1/uploads/{accepted['upload_id']}/rejects")
+    records = list(csv.reader(io.StringIO(response.text)))[1:]
+    raws = [raw for _, _, _, raw in records]
+    assert raws == [f"'{formula},x\r\n" for formula in FORMULAS]
+
+
+def test_rejects_download_keeps_other_raw_records_as_they_were(client: TestClient) -> None:
+    accepted = post_csv(client, csv_bytes(row("Alpha")) + b"'quoted,x\r\n1.5,y\r\n").json()
+    wait_finished(client, accepted["status_url"])
+    response = client.get(f"/api/v1/uploads/{accepted['upload_id']}/rejects")
+    raws = [raw for *_, raw in list(csv.reader(io.StringIO(response.text)))[1:]]
+    assert raws == ["'quoted,x\r\n", "1.5,y\r\n"]
+
+
 def test_rejects_of_a_clean_upload_is_just_the_header(client: TestClient) -> None:
     accepted = post_csv(client, csv_bytes(row("Alpha"))).json()
     wait_finished(client, accepted["status_url"])
