@@ -347,6 +347,12 @@ def test_a_huge_rejected_record_is_stored_capped(conn: psycopg.Connection, tmp_p
     assert stored == (huge[:MAX_RAW_RECORD_CHARS] + f"... [truncated: {len(huge)} characters]",)
 
 
+def test_a_negative_zero_rating_is_stored_as_zero(conn: psycopg.Connection, tmp_path: Path) -> None:
+    upload = ingest(write(tmp_path, "zero.csv", row("Zero", rating="-0.0")))
+    assert counts(upload) == (1, 1, 0, 0, 0)
+    assert conn.execute("SELECT vote_average::text FROM movies").fetchone() == ("0",)
+
+
 def test_missing_columns_fail_the_upload_and_write_nothing(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 
@@ -291,6 +292,15 @@ def test_number_and_date_helpers() -> None:
     assert release_date("") is None
     with pytest.raises(RowError, match="too large"):
         whole_number("3000000000", "runtime", 2**31 - 1)
+
+
+@pytest.mark.parametrize("value", ["-0.0", "-0", "-0e5"])
+def test_a_negative_zero_rating_is_zero(value: str) -> None:
+    average = rating(value)
+    assert average == 0.0 and math.copysign(1.0, average) == 1.0  # type: ignore[arg-type]
+    rated = GOOD.replace("7.7", value)
+    rows, _, _ = parse(HEADER + "\n" + rated + "\n")
+    assert str(as_dict(rows[0])["vote_average"]) == "0.0"
 
 
 def test_a_rating_too_small_for_postgresql_real_is_rounded() -> None:

@@ -97,7 +97,8 @@ def rating(value: str) -> float | None:
         raise RowError("vote_average", f"not a number: {value!r}") from None
     if not 0.0 <= number <= 10.0:  # also rejects nan
         raise RowError("vote_average", f"outside 0..10: {value!r}")
-    return round(number, 3)  # `real` refuses tiny values such as 1e-50
+    # `real` refuses tiny values such as 1e-50; `+ 0.0` turns -0.0 into 0.0
+    return round(number, 3) + 0.0
 
 
 @_memo
