@@ -471,6 +471,15 @@ def test_unknown_path_and_wrong_method_use_the_error_shape(client: TestClient) -
     assert "GET" in response.headers["allow"]
 
 
+@pytest.mark.parametrize("method", ["OPTIONS", "DELETE", "PUT"])
+def test_wrong_method_lists_every_method_of_the_path(client: TestClient, method: str) -> None:
+    # GET /uploads and POST /uploads live in two routers: Allow names both
+    response = client.request(method, "/api/v1/uploads")
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET, POST"
+    assert client.request(method, "/api/v1/ping").headers["allow"] == "GET"
+
+
 def test_docs_and_openapi_describe_every_error(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
