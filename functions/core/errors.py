@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class MovieDbError(Exception):
@@ -23,6 +23,20 @@ class InvalidCsvHeader(MovieDbError):
         if self.duplicated:
             parts.append("duplicated columns: " + ", ".join(self.duplicated))
         return "invalid CSV header: " + "; ".join(parts or ["empty file"])
+
+
+@dataclass
+class UnsupportedLineEndings(InvalidCsvHeader):
+    """The lines end with CR alone (classic Mac OS): refused rather than guessed at."""
+
+    missing: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            "the file's lines end with CR alone (classic Mac OS line endings): "
+            "save it with LF or CRLF line endings"
+        )
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -21,12 +22,14 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from mangum import Mangum
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import compile_path
 
 from functions.core.auth import (
     API_KEY_HEADER,
@@ -35,10 +38,16 @@ from functions.core.auth import (
     WrongApiKey,
     check_api_key,
 )
-from functions.core.errors import InvalidCsvHeader, MovieDbError, UploadNotFound
+from functions.core.errors import (
+    InvalidCsvHeader,
+    MovieDbError,
+    UnsupportedLineEndings,
+    UploadNotFound,
+)
 from functions.core.health import ServiceUnhealthy
 from functions.core.ingest.dispatch import QueueUnavailable
-from functions.core.ingest.header import EmptyFile
+from functions.core.ingest.filenames import InvalidFilename
+from functions.core.ingest.header import EmptyFile, HeaderTooLong
 from functions.core.ingest.publish import RevertConflict, RevertUnavailable
 from functions.core.ingest.review import ChangeSetUnavailable
 from functions.core.queue import BrokerUnavailable
@@ -114,6 +123,9 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     MalformedMultipart: (400, "malformed_multipart"),
     EmptyFile: (400, "empty_file"),
     InvalidCsvHeader: (400, "invalid_csv_header"),
+    UnsupportedLineEndings: (400, "unsupported_line_endings"),
+    HeaderTooLong: (400, "header_too_long"),
+    InvalidFilename: (400, "invalid_filename"),
     NotMultipart: (415, "not_multipart"),
     NotCsv: (415, "not_csv"),
     UploadTooLarge: (413, "upload_too_large"),
@@ -201,11 +213,34 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
     return error_response(422, "invalid_request", message, errors)
 
 
+def _route_methods(routers: tuple[APIRouter, ...]) -> list[tuple[re.Pattern[str], set[str]]]:
+    """(path pattern, methods) of every route of `routers` as served under API_PREFIX."""
+    return [
+        (compile_path(API_PREFIX + route.path)[0], route.methods)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.methods
+    ]
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the app serves on the request's path, whichever router holds it (Starlette
+    lists only the first route matching the path, e.g. GET /uploads but not POST /uploads)."""
+    path = request.url.path
+    methods = set().union(
+        *(found for pattern, found in request.app.state.route_methods if pattern.match(path))
+    )
+    return ", ".join(sorted(methods))
+
+
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     phrase = HTTPStatus(exc.status_code).phrase
     code = phrase.lower().replace(" ", "_").replace("-", "_")
     message = exc.detail if isinstance(exc.detail, str) else phrase
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 _api_key_header = APIKeyHeader(
@@ -277,6 +312,7 @@ def create_app(*routers: APIRouter, title: str = "moviedb") -> FastAPI:
     )
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
+    app.state.route_methods = _route_methods(routers)  # for the Allow header of a 405
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
     for error in ERROR_STATUS:

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from functions.core import db
 from functions.core import schema as migrations
+from functions.core.ingest.header import MAX_HEADER_CHARS
 from tests.api_support import (
     API_KEY,
     UPLOAD,
@@ -194,6 +195,28 @@ def test_rejected_rows_download_as_csv(client: TestClient) -> None:
     assert "2001-13-45" in reason and raw.startswith("1000.0,,en,Bad,")
 
 
+FORMULAS = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1:A2)", "\tcmd"]
+
+
+def test_rejects_download_neutralises_spreadsheet_formulas(client: TestClient) -> None:
+    lines = "".join(f"{formula},x\r\n" for formula in FORMULAS)
+    accepted = post_csv(client, csv_bytes(row("Alpha")) + lines.encode()).json()
+    status = wait_finished(client, accepted["status_url"])
+    assert status["counts"]["rejected"] == len(FORMULAS)
+    response = client.get(f"/api/v1/uploads/{accepted['upload_id']}/rejects")
+    records = list(csv.reader(io.StringIO(response.text)))[1:]
+    raws = [raw for _, _, _, raw in records]
+    assert raws == [f"'{formula},x\r\n" for formula in FORMULAS]
+
+
+def test_rejects_download_keeps_other_raw_records_as_they_were(client: TestClient) -> None:
+    accepted = post_csv(client, csv_bytes(row("Alpha")) + b"'quoted,x\r\n1.5,y\r\n").json()
+    wait_finished(client, accepted["status_url"])
+    response = client.get(f"/api/v1/uploads/{accepted['upload_id']}/rejects")
+    raws = [raw for *_, raw in list(csv.reader(io.StringIO(response.text)))[1:]]
+    assert raws == ["'quoted,x\r\n", "1.5,y\r\n"]
+
+
 def test_rejects_of_a_clean_upload_is_just_the_header(client: TestClient) -> None:
     accepted = post_csv(client, csv_bytes(row("Alpha"))).json()
     wait_finished(client, accepted["status_url"])
@@ -283,6 +306,54 @@ def test_upload_of_an_empty_file_is_400(
     client: TestClient, api_env: Path, database_url: str
 ) -> None:
     assert_error(post_csv(client, b""), 400, "empty_file")
+    assert_nothing_left(api_env, database_url)
+
+
+@pytest.mark.parametrize("blank", ["   \n", " \r\n", "\t\n"])
+def test_whitespace_lines_before_the_header_are_skipped(client: TestClient, blank: str) -> None:
+    response = post_csv(client, blank.encode() + csv_bytes(row("Alpha")))
+    assert response.status_code == 202, response.text
+    status = wait_finished(client, response.json()["status_url"])
+    assert status["status"] == "completed", status["error"]
+    assert status["counts"]["inserted"] == 1
+
+
+def test_cr_only_line_endings_are_400_with_nothing_left_behind(
+    client: TestClient, api_env: Path, database_url: str
+) -> None:
+    content = csv_bytes(row("Alpha"), row("Beta")).replace(b"\r\n", b"\r")
+    error = assert_error(post_csv(client, content), 400, "unsupported_line_endings")
+    assert "LF" in error["message"]
+    assert_nothing_left(api_env, database_url)
+
+
+def test_header_line_over_the_limit_is_400_with_nothing_left_behind(
+    client: TestClient, api_env: Path, database_url: str
+) -> None:
+    content = b"title" + b",x" * 40_000 + b"\r\n" + csv_bytes(row("Alpha"))
+    error = assert_error(post_csv(client, content), 400, "header_too_long")
+    assert error["details"] == {"max_chars": MAX_HEADER_CHARS}
+    assert_nothing_left(api_env, database_url)
+
+
+def multipart_body(disposition: bytes, content: bytes) -> bytes:
+    return (
+        b"--b0undary\r\nContent-Disposition: form-data; " + disposition + b"\r\n"
+        b"Content-Type: text/csv\r\n\r\n" + content + b"\r\n--b0undary--\r\n"
+    )
+
+
+@pytest.mark.parametrize("name", [b"a\x00b.csv", b"\x00", b"movies\x01.csv"])
+def test_file_name_with_a_nul_or_control_character_is_400_with_nothing_left_behind(
+    client: TestClient, api_env: Path, database_url: str, name: bytes
+) -> None:
+    body = multipart_body(b'name="file"; filename="' + name + b'"', csv_bytes(row("Alpha")))
+    response = client.post(
+        UPLOAD,
+        content=body,
+        headers={"X-API-Key": API_KEY, "Content-Type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert_error(response, 400, "invalid_filename")
     assert_nothing_left(api_env, database_url)
 
 
@@ -398,6 +469,15 @@ def test_unknown_path_and_wrong_method_use_the_error_shape(client: TestClient) -
     response = client.delete("/api/v1/ping")
     assert_error(response, 405, "method_not_allowed")
     assert "GET" in response.headers["allow"]
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "DELETE", "PUT"])
+def test_wrong_method_lists_every_method_of_the_path(client: TestClient, method: str) -> None:
+    # GET /uploads and POST /uploads live in two routers: Allow names both
+    response = client.request(method, "/api/v1/uploads")
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET, POST"
+    assert client.request(method, "/api/v1/ping").headers["allow"] == "GET"
 
 
 def test_docs_and_openapi_describe_every_error(client: TestClient) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from functions.core.db import connect
 from functions.core.ingest.intake import ingest_local_file
+from functions.core.ingest.parsing import MAX_RAW_RECORD_CHARS
 from functions.core.ingest.pipeline import run_upload
 from functions.core.uploads.records import NewUpload, Upload, register_upload
 from tests.conftest import SAMPLE_CSV
@@ -258,6 +259,100 @@ def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_load(
     ]
 
 
+def with_languages(title: str, literal: str) -> str:
+    """A row of `row(title)` whose languages field is `literal` (as the CSV text holds it)."""
+    return row(title).replace("\"['English', 'Français']\"", f'"{literal}"')
+
+
+def test_escaped_nul_or_lone_surrogate_in_languages_rejects_the_row_not_the_upload(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    upload = ingest(
+        write(
+            tmp_path,
+            "escapes.csv",
+            row("Good one"),
+            with_languages("Nul", "['En\\x00glish']"),
+            with_languages("Lone", "['\\ud800']"),
+            with_languages("Pair", "['\\ud83c\\udfac']"),
+            row("Good two"),
+        )
+    )
+    assert upload.status == "completed", upload.error
+    assert counts(upload) == (5, 3, 0, 0, 2)
+    rejections = conn.execute(
+        "SELECT line, column_name, reason FROM upload_rejections WHERE upload_id = %s ORDER BY line",
+        (upload.id,),
+    ).fetchall()
+    assert [(line, column) for line, column, _ in rejections] == [
+        (3, "languages"),
+        (4, "languages"),
+    ]
+    assert "NUL" in rejections[0][2] and "lone surrogate" in rejections[1][2]
+    pair = conn.execute("SELECT languages FROM movies WHERE title = 'Pair'").fetchone()
+    assert pair == (["\U0001f3ac"],)
+
+
+HOSTILE_TEXT = [
+    b"A\x00B",  # NUL byte
+    b"caf\xe9",  # latin-1, not UTF-8
+    b"\xed\xa0\x80x",  # a UTF-16 surrogate encoded as UTF-8 (CESU-8)
+    b"\xc0\x80y",  # overlong NUL
+    b"\xf4\x90\x80\x80z",  # beyond U+10FFFF
+    b"En\\x00glish \\ud800",  # escapes outside `languages` are plain text
+]
+
+
+def test_no_byte_sequence_in_a_text_field_fails_the_upload(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    rows = b""
+    for n, text in enumerate(HOSTILE_TEXT):
+        title = b"T%d " % n + text
+        rows += (
+            b"1.0,"
+            + text
+            + b",en,"
+            + text
+            + b',"'
+            + text
+            + b'",2001-01-01,0.0,90,'
+            + text
+            + b","
+            + title
+            + b",6.5,10.0,1,18,\"['English']\"\r\n"
+        )
+    path = tmp_path / "hostile.csv"
+    path.write_bytes(HEADER.encode() + rows)
+    upload = ingest(path)
+    assert upload.status == "completed", upload.error
+    assert counts(upload) == (len(HOSTILE_TEXT), len(HOSTILE_TEXT), 0, 0, 0)
+    stored = conn.execute(
+        "SELECT title, overview, homepage, status, original_title FROM movies ORDER BY title"
+    ).fetchall()
+    expected = [
+        bytes(b"T%d " % n + t).decode("utf-8", "replace") for n, t in enumerate(HOSTILE_TEXT)
+    ]
+    assert [t for t, *_ in stored] == [e.replace("\x00", "\ufffd") for e in expected]
+    assert stored[-1][1] == "En\\x00glish \\ud800"  # kept as written
+
+
+def test_a_huge_rejected_record_is_stored_capped(conn: psycopg.Connection, tmp_path: Path) -> None:
+    huge = row("x" * 50_000, rating="11")
+    upload = ingest(write(tmp_path, "huge.csv", huge, row("Good")))
+    assert counts(upload) == (2, 1, 0, 0, 1)
+    stored = conn.execute(
+        "SELECT raw_record FROM upload_rejections WHERE upload_id = %s", (upload.id,)
+    ).fetchone()
+    assert stored == (huge[:MAX_RAW_RECORD_CHARS] + f"... [truncated: {len(huge)} characters]",)
+
+
+def test_a_negative_zero_rating_is_stored_as_zero(conn: psycopg.Connection, tmp_path: Path) -> None:
+    upload = ingest(write(tmp_path, "zero.csv", row("Zero", rating="-0.0")))
+    assert counts(upload) == (1, 1, 0, 0, 0)
+    assert conn.execute("SELECT vote_average::text FROM movies").fetchone() == ("0",)
+
+
 def test_missing_columns_fail_the_upload_and_write_nothing(
     conn: psycopg.Connection, tmp_path: Path
 ) -> None:
@@ -266,6 +361,17 @@ def test_missing_columns_fail_the_upload_and_write_nothing(
     upload = ingest(path)
     assert upload.status == "failed"
     assert upload.error is not None and "missing required columns: title" in upload.error
+    assert conn.execute("SELECT count(*) FROM movies").fetchone() == (0,)
+
+
+def test_cr_only_line_endings_fail_the_upload_as_a_bad_file(
+    conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes((HEADER + row("Alpha")).replace("\r\n", "\r").encode())
+    upload = ingest(path)  # a bad file: recorded as failed, not raised for a retry
+    assert upload.status == "failed"
+    assert upload.error is not None and "CR alone" in upload.error
     assert conn.execute("SELECT count(*) FROM movies").fetchone() == (0,)
 
 

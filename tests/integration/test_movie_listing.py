@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -308,6 +309,18 @@ def test_openapi_documents_the_listing_parameters_and_errors(http: TestClient):
     assert {"spoken_language", "year_from", "year_to", "genre_id", "min_votes", "q"} <= names
     assert {"cursor", "count"} <= names
     assert "422" in operation["responses"]
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_q_is_no_filter_and_valid_by_the_schema(http: TestClient, value: str):
+    operation = http.get("/openapi.json").json()["paths"]["/api/v1/movies"]["get"]
+    (q,) = [p for p in operation["parameters"] if p["name"] == "q"]
+    jsonschema.validate(value, q["schema"])  # what the documentation admits ...
+    everything = http.get("/api/v1/movies").json()
+    response = http.get("/api/v1/movies", params={"q": value})
+    assert response.status_code == 200  # ... the code accepts, as no filter
+    assert response.json()["total"] == everything["total"]
+    assert "empty" in q["description"]
 
 
 # --- through the Lambda handler -----------------------------------------------------------

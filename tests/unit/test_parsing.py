@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 
 from functions.core.catalogue.columns import MOVIE_COLUMNS
-from functions.core.errors import InvalidCsvHeader
+from functions.core.errors import InvalidCsvHeader, UnsupportedLineEndings
 from functions.core.ingest.parsing import (
+    MAX_RAW_RECORD_CHARS,
     MovieCsv,
     Rejection,
     RowError,
@@ -95,6 +97,18 @@ def test_utf8_bom_and_lf_line_endings_are_accepted() -> None:
     assert rejections == [] and len(rows) == 1
 
 
+@pytest.mark.parametrize("blank", ["   \n", " \r\n", "\t\n", "\n \t \r\n"])
+def test_whitespace_lines_before_the_header_are_skipped(blank: str) -> None:
+    rows, rejections, _ = parse(blank + HEADER + "\n" + GOOD + "\n")
+    assert rejections == []
+    assert rows[0][0] == 2 + blank.count("\n")  # line numbers still count the skipped lines
+
+
+def test_cr_only_line_endings_are_refused_as_a_whole() -> None:
+    with pytest.raises(UnsupportedLineEndings):
+        parse(HEADER + "\r" + GOOD + "\r")
+
+
 def test_quoted_newlines_keep_line_numbers_of_record_starts() -> None:
     multi = GOOD.replace("A film", '"A film\nover two, lines with ""quotes"""')
     bad = GOOD.replace("7.7", "eleven")
@@ -113,6 +127,31 @@ def test_wrong_number_of_fields_is_rejected_with_its_raw_record() -> None:
     assert rejections[0].line == 2
     assert rejections[0].reason == "expected 15 fields, found 14"
     assert rejections[0].raw_record == short + "\n"
+
+
+def test_raw_record_of_a_rejection_is_capped_with_its_original_length() -> None:
+    huge = GOOD.replace("A film", "x" * 10_000).replace("7.7", "eleven")
+    _, rejections, _ = parse(HEADER + "\n" + huge + "\n")
+    raw = rejections[0].raw_record
+    prefix = (huge + "\n")[:MAX_RAW_RECORD_CHARS]
+    assert raw == prefix + f"... [truncated: {len(huge) + 1} characters]"
+
+
+def test_raw_record_at_the_cap_is_kept_whole() -> None:
+    short = GOOD.rsplit(",", 1)[0]
+    exact = short.replace("A film", "x" * (MAX_RAW_RECORD_CHARS - len(short) - 1 + 6)) + "\n"
+    assert len(exact) == MAX_RAW_RECORD_CHARS
+    _, rejections, _ = parse(HEADER + "\n" + exact)
+    assert rejections[0].raw_record == exact
+
+
+def test_unterminated_quote_keeps_only_a_prefix_of_the_rest_of_the_file() -> None:
+    opened = GOOD.replace("A film", '"A film')
+    _, rejections, _ = parse(HEADER + "\n" + opened + ("\n" + GOOD) * 200)
+    assert len(rejections) == 1
+    raw = rejections[0].raw_record
+    assert raw.startswith(opened) and raw.endswith(" characters]")
+    assert len(raw) < MAX_RAW_RECORD_CHARS + 50
 
 
 def test_blank_lines_are_not_records() -> None:
@@ -213,6 +252,32 @@ def test_languages_that_are_not_strings_are_rejected() -> None:
         parse_languages("[1, 2]")
 
 
+@pytest.mark.parametrize(
+    ("literal", "reason"),
+    [
+        ("['En\\x00glish']", "NUL"),
+        ("['En\\u0000glish']", "NUL"),
+        ("['\\ud800']", "lone surrogate"),
+        ("['English', '\\udfac']", "lone surrogate"),
+    ],
+)
+def test_languages_escaping_a_nul_or_a_lone_surrogate_reject_only_that_row(
+    literal: str, reason: str
+) -> None:
+    bad = GOOD.replace("['English']", f'"{literal}"')
+    rows, rejections, _ = parse(HEADER + "\n" + bad + "\n" + GOOD.replace("Toy", "Boy") + "\n")
+    assert [as_dict(r)["title"] for r in rows] == ["Boy Story"]
+    assert [(r.line, r.column) for r in rejections] == [(2, "languages")]
+    assert reason in rejections[0].reason
+
+
+def test_languages_escaping_a_surrogate_pair_is_the_character_it_encodes() -> None:
+    assert parse_languages("['\\ud83c\\udfac', 'English']") == ["\U0001f3ac", "English"]
+    rows, rejections, _ = parse(HEADER + "\n" + GOOD.replace("['English']", "['\\ud83c\\udfac']"))
+    assert rejections == []
+    assert as_dict(rows[0])["languages"] == '{"\U0001f3ac"}'
+
+
 def test_text_array_literal_escapes_quotes_and_backslashes() -> None:
     assert pg_text_array(['a"b', "c\\d", "e f"]) == '{"a\\"b","c\\\\d","e f"}'
 
@@ -227,6 +292,15 @@ def test_number_and_date_helpers() -> None:
     assert release_date("") is None
     with pytest.raises(RowError, match="too large"):
         whole_number("3000000000", "runtime", 2**31 - 1)
+
+
+@pytest.mark.parametrize("value", ["-0.0", "-0", "-0e5"])
+def test_a_negative_zero_rating_is_zero(value: str) -> None:
+    average = rating(value)
+    assert average == 0.0 and math.copysign(1.0, average) == 1.0  # type: ignore[arg-type]
+    rated = GOOD.replace("7.7", value)
+    rows, _, _ = parse(HEADER + "\n" + rated + "\n")
+    assert str(as_dict(rows[0])["vote_average"]) == "0.0"
 
 
 def test_a_rating_too_small_for_postgresql_real_is_rounded() -> None:

@@ -93,9 +93,9 @@ class MovieQuery(BaseModel):
     min_votes: int | None = Field(None, ge=0, le=INT4_MAX, description="vote_count at least.")
     q: str | None = Field(
         None,
-        min_length=3,
         max_length=200,
-        description="Words in the title (case-insensitive substring, at least 3 characters).",
+        description="Words in the title (case-insensitive substring), with at least 3 letters "
+        "or digits in a row; empty (or only spaces) means no filter.",
         examples=["story"],
     )
     sort_by: SortBy = Field("id", description="Sort column; ties are broken by id.")

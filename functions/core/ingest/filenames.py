@@ -22,7 +22,10 @@ class InvalidFilename(MovieDbError, ValueError):
 
 
 def clean_filename(filename: str | None) -> str:
-    """The name as the user knows it, without any directory part (never used as a path)."""
+    """The name as the user knows it, without any directory part (never used as a path).
+    Raises InvalidFilename for a name with a control character (NUL cannot even be stored)."""
+    if filename and any(unicodedata.category(char) == "Cc" for char in filename):
+        raise InvalidFilename(filename)
     name = PureWindowsPath(PurePosixPath(filename or "").name).name.strip()
     return (name or "upload.csv")[:MAX_FILENAME_CHARS]
 

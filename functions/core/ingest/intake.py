@@ -55,12 +55,13 @@ def accept_upload(
     """Store and register one uploaded file (or recognise it as a repeat). `review`: stop at
     `validated`, for a person to look at its change set before it is published."""
     settings = get_settings()
+    name = clean_filename(filename)  # raises InvalidFilename before anything is read
     stream = iter(chunks)
     head, layout = read_header(stream, filename)
     storage = get_storage()
     stored = storage.save(chain([head], stream), max_bytes=settings.max_upload_bytes)
     new = NewUpload(
-        filename=clean_filename(filename),
+        filename=name,
         source=source,
         content_sha256=stored.sha256,
         size_bytes=stored.size,

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, BinaryIO
 
 from functions.core.catalogue.columns import MOVIE_COLUMNS
-from functions.core.errors import InvalidCsvHeader
+from functions.core.errors import InvalidCsvHeader, UnsupportedLineEndings
 from functions.core.limits import INT4_MAX, INT8_MAX
 
 STAGING_COLUMNS: tuple[str, ...] = ("line", *MOVIE_COLUMNS)
@@ -30,6 +30,7 @@ MAX_TITLE_LENGTH = 500  # keeps the natural-key index entry well under PostgreSQ
 MAX_FIELD_CHARS = 1024 * 1024  # one field (e.g. an unterminated quote) can hold at most this
 MAX_LANGUAGES_LITERAL = 10_000
 MAX_LANGUAGE_NAME = 100  # each name is an entry of the languages GIN index (limit ~2.7 kB)
+MAX_RAW_RECORD_CHARS = 4096  # of a rejected record, kept for the rejects download
 
 csv.field_size_limit(MAX_FIELD_CHARS)
 
@@ -96,7 +97,8 @@ def rating(value: str) -> float | None:
         raise RowError("vote_average", f"not a number: {value!r}") from None
     if not 0.0 <= number <= 10.0:  # also rejects nan
         raise RowError("vote_average", f"outside 0..10: {value!r}")
-    return round(number, 3)  # `real` refuses tiny values such as 1e-50
+    # `real` refuses tiny values such as 1e-50; `+ 0.0` turns -0.0 into 0.0
+    return round(number, 3) + 0.0
 
 
 @_memo
@@ -133,7 +135,22 @@ def parse_languages(value: str) -> list[str]:
         raise RowError("languages", f"not a list of names: {value[:80]!r}") from None
     if not isinstance(parsed, list | tuple) or not all(isinstance(n, str) for n in parsed):
         raise RowError("languages", f"not a list of names: {value[:80]!r}")
-    return _language_names(parsed)
+    return _language_names([_storable_name(name) for name in parsed])
+
+
+def _storable_name(name: str) -> str:
+    """A name written with escapes as text PostgreSQL can hold: a surrogate pair
+    (`'\\ud83c\\udfac'`) becomes its character; a NUL or a lone surrogate is a RowError."""
+    if "\x00" in name:
+        raise RowError("languages", "a language name contains a NUL character")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            name = name.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise RowError("languages", "a language name contains a lone surrogate") from None
+    return name
 
 
 def _language_names(names: Sequence[str]) -> list[str]:
@@ -246,7 +263,17 @@ class Rejection:
     line: int  # where the record starts in the file (the header is line 1)
     column: str | None
     reason: str
-    raw_record: str
+    raw_record: str  # capped: a longer record keeps its first MAX_RAW_RECORD_CHARS characters
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "raw_record", capped_raw_record(self.raw_record))  # frozen
+
+
+def capped_raw_record(raw: str) -> str:
+    """The first MAX_RAW_RECORD_CHARS characters of `raw`, and a marker with its length."""
+    if len(raw) <= MAX_RAW_RECORD_CHARS:
+        return raw
+    return f"{raw[:MAX_RAW_RECORD_CHARS]}... [truncated: {len(raw)} characters]"
 
 
 # --- the file --------------------------------------------------------------------------------
@@ -272,8 +299,17 @@ class MovieCsv:
         text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="replace", newline="")
         self._record_lines: list[str] = []
         self._reader = csv.reader(self._lines(text), strict=False)
-        header = self._next_record()
-        self.layout = read_layout(header if header is not None else [])
+        self.layout = read_layout(self._header_record())
+
+    def _header_record(self) -> list[str]:
+        """The first record that is not blank or whitespace; [] when there is none."""
+        while (record := self._next_record()) is not None:
+            raw = "".join(self._record_lines)
+            if raw.strip():
+                if raw.endswith("\r"):  # CR-only line endings, as read_header refuses them
+                    raise UnsupportedLineEndings()
+                return record
+        return []
 
     def _lines(self, text: Iterable[str]) -> Iterator[str]:
         pending = self._record_lines

@@ -601,6 +601,16 @@ def rejections_after(
     ).fetchall()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """`value` with a `'` in front when a spreadsheet would run it as a formula (OWASP)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def rejects_csv(
     connection: Callable[[], AbstractContextManager[psycopg.Connection]],
     upload_id: uuid.UUID | str,
@@ -623,7 +633,7 @@ def rejects_csv(
             batch = rejections_after(
                 conn, upload_id, after_line=last_line, limit=REJECTS_BATCH_ROWS
             )
-        writer.writerows(batch)
+        writer.writerows([spreadsheet_safe(value) for value in row] for row in batch)
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
