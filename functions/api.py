@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from mangum import Mangum
 
-from functions import movies, ping, presigned, upload, uploads
+from functions import movies, ping, presigned, upload, uploads, webhooks
 from functions.web import create_app
 
-app = create_app(ping.router, upload.router, uploads.router, presigned.router, movies.router)
+app = create_app(
+    ping.router, upload.router, uploads.router, presigned.router, movies.router, webhooks.router
+)
 handler = Mangum(app, lifespan="off")

@@ -18,7 +18,7 @@ from functions.core.ingest.intake import ingest_local_file
 from functions.core.ingest.pipeline import Progress, run_upload
 from functions.core.ingest.review import cancel, change_set, publish_validated, revert
 from functions.core.schema import migrate
-from functions.core.uploads.records import Upload, rejects_csv
+from functions.core.uploads.records import Upload, get_upload, rejects_csv
 from functions.core.uploads.recovery import start_reaper
 from functions.core.uploads.status import Status
 
@@ -163,6 +163,25 @@ def cmd_revert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """An upload's status; with --follow, its progress until it ends (the same source as the
+    API's event stream: the upload record, looked at a few times a second)."""
+    import time
+
+    last = None
+    while True:
+        with connect() as conn:
+            upload = get_upload(conn, args.upload_id)
+        if not args.follow or upload.status.finished:
+            _report(upload, args)
+            return 0 if upload.status != Status.FAILED else 1
+        now = (upload.status, upload.rows_read)
+        if now != last and not args.json:
+            print(f"  {upload.status}: {upload.rows_read:,} rows read", flush=True)
+            last = now
+        time.sleep(0.5)
+
+
 def cmd_changes(args: argparse.Namespace) -> int:
     """The change set as JSON lines, one movie a line, every page."""
     with connect() as conn:
@@ -189,6 +208,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from functions.core.auth import api_key
+    from functions.core.events.sender import start_sender
     from functions.core.ingest.dispatch import in_process, shutdown_in_process
 
     migrate(database_url())
@@ -198,11 +218,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  {key.value}", flush=True)
     else:
         print("API key for uploads: MOVIEDB_API_KEY", flush=True)
-    reaper = start_reaper(in_process, at_start=True)
+    threads = [start_reaper(in_process, at_start=True), start_sender()]
     try:
         uvicorn.run("functions.api:app", host=args.host, port=args.port, proxy_headers=True)
     finally:
-        reaper.stop()
+        for thread in threads:
+            thread.stop()
         # Uploads running finish; those waiting stay pending for the next start's reaper.
         shutdown_in_process(wait=True)
     return 0
@@ -354,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("upload_id", metavar="UPLOAD_ID")
         p.add_argument("--json", action="store_true", help="print the outcome as JSON")
         p.set_defaults(run=run)
+
+    p = commands.add_parser("status", help="print an upload's status (--follow: until it ends)")
+    p.add_argument("upload_id", metavar="UPLOAD_ID")
+    p.add_argument("--follow", action="store_true", help="print progress until the upload ends")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.set_defaults(run=cmd_status)
 
     p = commands.add_parser(
         "changes", help="print an upload's change set (JSON lines: one movie a line)"

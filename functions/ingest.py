@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from functions.core.events.sender import send_once
 from functions.core.s3.events import Handoff, is_sqs_event, read_message, s3_objects
 from functions.core.s3.intake import ingest_handoff, ingest_s3_object
 from functions.logs import configure_lambda_logging
@@ -39,6 +40,15 @@ def _ingest_message(record: dict[str, Any]) -> bool:
     return True
 
 
+def _send_events() -> None:
+    """The events the ingestion just wrote go out now, not at the next scheduled round; a
+    failure here is the sender's to retry, never the message's."""
+    try:
+        send_once()
+    except Exception:
+        logger.exception("sending events after the ingestion failed")
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any] | None:
     configure_lambda_logging(context)
     if is_sqs_event(event):
@@ -47,7 +57,11 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any] | None
             for record in event["Records"]
             if not _ingest_message(record)
         ]
+        if context is not None:  # on Lambda (locally, `moviedb serve` beside the poller sends)
+            _send_events()
         return {"batchItemFailures": failures}
     for obj in s3_objects(event):
         ingest_s3_object(obj)
+    if context is not None:
+        _send_events()
     return None

@@ -8,7 +8,7 @@ import csv
 import io
 import json
 import uuid
-from datetime import date, datetime
+from datetime import date
 from itertools import chain
 from typing import Annotated, Any, Literal
 
@@ -17,104 +17,18 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from functions.core.db import get_pool
+from functions.core.events.stream import upload_stream
 from functions.core.ingest.dispatch import dispatcher
 from functions.core.ingest.review import cancel, change_set, publish_validated, revert
 from functions.core.uploads.records import Upload, get_upload, list_uploads, rejects_csv
-from functions.core.uploads.status import WITH_COUNTS, Status
+from functions.core.uploads.status import Status
+from functions.core.uploads.view import UploadStatus, upload_view
 from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
 from functions.web.deps import ConnectionDep
 
 router = APIRouter(tags=["Uploads"])
 
 UploadId = Annotated[uuid.UUID, Path(description="The `upload_id` the upload was answered with.")]
-
-
-class UploadCounts(BaseModel):
-    """What became of each record; `received = inserted + updated + unchanged + rejected`."""
-
-    received: int
-    inserted: int
-    updated: int
-    unchanged: int
-    rejected: int
-
-
-class RevertCounts(BaseModel):
-    removed: int = Field(description="Movies the upload had inserted, removed.")
-    restored: int = Field(description="Movies the upload had updated, back to their values.")
-
-
-class UploadProgress(BaseModel):
-    rows_read: int = Field(description="Records read so far (updated every few seconds).")
-    bytes_read: int = Field(description="Bytes of the file read so far.")
-    fraction: float | None = Field(
-        description="bytes_read / size_bytes, from 0 to 1 (null when the size is unknown)."
-    )
-
-
-class UploadStatus(BaseModel):
-    upload_id: uuid.UUID
-    filename: str
-    source: str = Field(description="How it arrived: `api`, `cli` or `s3`.")
-    status: Status
-    size_bytes: int | None
-    content_sha256: str | None
-    progress: UploadProgress
-    review: bool = Field(description="Stops at `validated` for a review before it is published.")
-    counts: UploadCounts | None = Field(
-        description="Set once validated: what the publish does (validated), did (completed, "
-        "reverted)."
-    )
-    reverted: RevertCounts | None = Field(description="What the revert undid, once reverted.")
-    ignored_columns: list[str] = Field(description="Columns of the file that are not loaded.")
-    error: str | None = Field(description="Why the upload failed, when it did.")
-    attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    validated_at: datetime | None
-    published_at: datetime | None
-    cancelled_at: datetime | None
-    reverted_at: datetime | None
-    finished_at: datetime | None
-    updated_at: datetime
-    status_url: str
-    rejects_url: str = Field(description="The rejected rows as CSV.")
-    changes_url: str = Field(description="The change set: what the upload changes or changed.")
-
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "upload_id": "3f0b6a52-9c1d-4e57-8a0e-5b6c7d8e9f10",
-                    "filename": "movies.csv",
-                    "source": "api",
-                    "status": "completed",
-                    "size_bytes": 4493,
-                    "content_sha256": "ed281c294549011341f0d724943df2f0"
-                    "8207559463b452474d0e41c92d99f870",
-                    "progress": {"rows_read": 10, "bytes_read": 4493, "fraction": 1.0},
-                    "counts": {
-                        "received": 10,
-                        "inserted": 9,
-                        "updated": 0,
-                        "unchanged": 0,
-                        "rejected": 1,
-                    },
-                    "ignored_columns": [],
-                    "error": None,
-                    "attempts": 1,
-                    "created_at": "2026-11-30T11:04:21.352627Z",
-                    "started_at": "2026-11-30T11:04:21.367785Z",
-                    "finished_at": "2026-11-30T11:04:21.385974Z",
-                    "updated_at": "2026-11-30T11:04:21.385974Z",
-                    "status_url": "http://127.0.0.1:8000/api/v1/uploads/"
-                    "3f0b6a52-9c1d-4e57-8a0e-5b6c7d8e9f10",
-                    "rejects_url": "http://127.0.0.1:8000/api/v1/uploads/"
-                    "3f0b6a52-9c1d-4e57-8a0e-5b6c7d8e9f10/rejects",
-                }
-            ]
-        }
-    }
 
 
 class UploadList(BaseModel):
@@ -125,50 +39,7 @@ class UploadList(BaseModel):
 
 
 def upload_status(request: Request, upload: Upload) -> UploadStatus:
-    counts = None
-    if upload.status in WITH_COUNTS and upload.received is not None:
-        counts = UploadCounts(
-            received=upload.received,
-            inserted=upload.inserted or 0,
-            updated=upload.updated or 0,
-            unchanged=upload.unchanged or 0,
-            rejected=upload.rejected or 0,
-        )
-    fraction = None
-    if upload.size_bytes:
-        fraction = min(1.0, upload.bytes_read / upload.size_bytes)
-    return UploadStatus(
-        upload_id=upload.id,
-        filename=upload.filename,
-        source=upload.source,
-        status=upload.status,
-        size_bytes=upload.size_bytes,
-        content_sha256=upload.content_sha256,
-        progress=UploadProgress(
-            rows_read=upload.rows_read, bytes_read=upload.bytes_read, fraction=fraction
-        ),
-        review=upload.review,
-        counts=counts,
-        reverted=(
-            RevertCounts(removed=upload.removed or 0, restored=upload.restored or 0)
-            if upload.status == Status.REVERTED
-            else None
-        ),
-        ignored_columns=upload.ignored_columns,
-        error=upload.error,
-        attempts=upload.attempts,
-        created_at=upload.created_at,
-        started_at=upload.started_at,
-        validated_at=upload.validated_at,
-        published_at=upload.published_at,
-        cancelled_at=upload.cancelled_at,
-        reverted_at=upload.reverted_at,
-        finished_at=upload.finished_at,
-        updated_at=upload.updated_at,
-        status_url=api_url(request, f"/uploads/{upload.id}"),
-        rejects_url=api_url(request, f"/uploads/{upload.id}/rejects"),
-        changes_url=api_url(request, f"/uploads/{upload.id}/changes"),
-    )
+    return upload_view(upload, api_url(request, ""))
 
 
 @router.get("/uploads", summary="Uploads, newest first", responses=error_responses(422, 503))
@@ -217,6 +88,36 @@ def rejects(upload_id: UploadId) -> StreamingResponse:
         chain([first], rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="rejects-{upload_id}.csv"'},
+    )
+
+
+@router.get(
+    "/uploads/{upload_id}/events",
+    summary="The upload's live events (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "`text/event-stream`: `event: progress` (rows and bytes read) while "
+            "it runs, then one event named after the status it ends in (validated, completed, "
+            "failed, cancelled, reverted) with the upload as `GET /uploads/{id}` answers it; "
+            "then the stream ends. After the end, that final event at once.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **error_responses(404, 422, 503),
+    },
+)
+def events(request: Request, upload_id: UploadId) -> StreamingResponse:
+    # No ConnectionDep: a dependency's connection would be held for the whole stream.
+    def read_upload() -> Upload:
+        with get_pool().connection() as conn:  # one query, then the connection goes back
+            return get_upload(conn, upload_id)
+
+    read_upload()  # 404 before the stream starts
+
+    return StreamingResponse(
+        upload_stream(read_upload, api_url(request, "")),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 

@@ -20,10 +20,12 @@ from celery import Celery, Task, signals
 
 from functions.core.config import get_settings
 from functions.core.errors import UploadNotFound
+from functions.core.events.sender import start_sender
 from functions.core.ingest.dispatch import to_celery
 from functions.core.ingest.pipeline import LeaseLost, run_upload
+from functions.core.periodic import Periodic
 from functions.core.queue import INGEST_TASK, TRANSIENT_ERRORS, celery_config, is_transient
-from functions.core.uploads.recovery import Reaper, start_reaper
+from functions.core.uploads.recovery import start_reaper
 from functions.logs import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -78,20 +80,22 @@ def ingest_upload(self: Task, upload_id: str, retry_failed: bool = False) -> str
     return upload.status
 
 
-_reaper: Reaper | None = None
+_threads: list[Periodic] = []
 
 
 @signals.worker_ready.connect
-def _start_reaper(**_: object) -> None:
-    global _reaper
-    _reaper = start_reaper(to_celery)
-    logger.info("reaper started", extra={"interval": get_settings().upload_sweep_seconds})
+def _start_threads(**_: object) -> None:
+    """The reaper (stalled uploads back to the queue) and the event sender (webhooks, SNS)."""
+    _threads.extend([start_reaper(to_celery), start_sender()])
+    logger.info(
+        "reaper and sender started", extra={"interval": get_settings().upload_sweep_seconds}
+    )
 
 
 @signals.worker_shutdown.connect
-def _stop_reaper(**_: object) -> None:
-    if _reaper is not None:
-        _reaper.stop()
+def _stop_threads(**_: object) -> None:
+    for thread in _threads:
+        thread.stop()
 
 
 @signals.setup_logging.connect

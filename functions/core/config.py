@@ -201,6 +201,48 @@ class Settings(BaseSettings):
         validation_alias=_env("s3_review_prefix"),
         description="Objects under <incoming prefix><this> stop at `validated` for review.",
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        validation_alias=_env("public_url"),
+        description="The service's URL as its clients reach it: the links in upload events.",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        validation_alias=_env("webhook_allow_private"),
+        description="Let webhooks point at loopback and private addresses (local use only; "
+        "cloud metadata addresses are refused always).",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("webhook_timeout_seconds"),
+        description="How long one delivery attempt may take (connect + answer).",
+    )
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=30,
+        validation_alias=_env("webhook_max_attempts"),
+        description="Attempts of a delivery before it is marked failed.",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        validation_alias=_env("webhook_retry_base_seconds"),
+        description="The first retry's delay; each next one doubles (with jitter).",
+    )
+    events_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        validation_alias=_env("events_poll_seconds"),
+        description="How often the sender looks for events to send and deliveries due.",
+    )
+    sns_topic_arn: str | None = Field(
+        default=None,
+        validation_alias=_env("sns_topic_arn"),
+        description="SNS topic every upload event is also published to (AWS).",
+    )
     ingest_threads: int = Field(
         default=2,
         ge=1,

@@ -44,6 +44,8 @@ from functions.core.errors import (
     UnsupportedLineEndings,
     UploadNotFound,
 )
+from functions.core.events.targets import UnsafeWebhookTarget
+from functions.core.events.webhooks import DeliveryNotFound, WebhookNotFound
 from functions.core.health import ServiceUnhealthy
 from functions.core.ingest.dispatch import QueueUnavailable
 from functions.core.ingest.filenames import InvalidFilename
@@ -119,6 +121,9 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     RevertConflict: (409, "revert_conflict"),
     RevertUnavailable: (409, "revert_unavailable"),
     ChangeSetUnavailable: (409, "change_set_unavailable"),
+    WebhookNotFound: (404, "webhook_not_found"),
+    DeliveryNotFound: (404, "delivery_not_found"),
+    UnsafeWebhookTarget: (422, "unsafe_webhook_target"),
     MissingFileField: (400, "missing_file"),
     MalformedMultipart: (400, "malformed_multipart"),
     EmptyFile: (400, "empty_file"),

@@ -125,11 +125,13 @@ def test_every_handler_imports_from_the_artifact_alone(
         "functions.ingest",
         "functions.migrate",
         "functions.movies",
+        "functions.notify",
         "functions.ping",
         "functions.presigned",
         "functions.reap",
         "functions.upload",
         "functions.uploads",
+        "functions.webhooks",
     ]
     for module in modules:
         code = (

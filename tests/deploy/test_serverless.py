@@ -152,7 +152,7 @@ def test_http_functions_answer_within_api_gateway_timeout(template: dict[str, An
     handlers = set(route_handlers(template).values())
     functions = resources(template, "AWS::Lambda::Function").values()
     http = [f["Properties"] for f in functions if f["Properties"]["Handler"] in handlers]
-    assert len(http) == 6
+    assert len(http) == 7
     for function in http:
         assert function["Timeout"] < API_GATEWAY_TIMEOUT_SECONDS, function["Handler"]
 
@@ -214,9 +214,29 @@ def test_no_policy_allows_every_action_or_every_resource(template: dict[str, Any
         assert "*" not in as_list(statement.get("Resource", [])), statement
 
 
+def test_upload_events_go_to_one_topic_that_only_publishing_may_touch(
+    template: dict[str, Any],
+) -> None:
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    publishing = [
+        s for s in allow_statements(template) if "sns:Publish" in as_list(s.get("Action", []))
+    ]
+    assert publishing and all(
+        as_list(s["Action"]) == ["sns:Publish"] and as_list(s["Resource"]) == [{"Ref": topic_id}]
+        for s in publishing
+    )
+    for name, function in resources(template, "AWS::Lambda::Function").items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["MOVIEDB_SNS_TOPIC_ARN"] == {"Ref": topic_id}, name
+    notify = resources(template, "AWS::Events::Rule")
+    assert any(
+        rule["Properties"]["ScheduleExpression"] == "rate(1 minute)" for rule in notify.values()
+    )
+
+
 def test_secrets_come_from_ssm_by_name_never_as_values(template: dict[str, Any]) -> None:
     functions = resources(template, "AWS::Lambda::Function")
-    assert len(functions) == 9
+    assert len(functions) == 11
     ssm_arns = [
         {
             "Fn::Sub": f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{p}"

@@ -305,3 +305,33 @@ def test_broker_down_answers_503_and_keeps_nothing(
         assert conn.execute("SELECT count(*) FROM uploads").fetchone() == (0,)
     after = set(storage_dir.glob("*")) if storage_dir.exists() else set()
     assert after == before  # no stored file left behind
+
+
+def test_the_event_stream_of_a_celery_upload_shows_progress_then_completed(
+    start_worker: Callable[..., Worker], clean_db: str
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from functions.api import app
+
+    start_worker()
+    body = HEADER + movie_rows(120_000)
+    events: list[tuple[str, dict]] = []
+    with TestClient(app) as client:
+        answer = client.post(
+            "/api/v1/upload?use_celery=true",
+            files={"file": ("movies.csv", body.encode(), "text/csv")},
+            headers={"X-API-Key": API_KEY},
+        )
+        assert answer.status_code == 202, answer.text
+        upload_id = answer.json()["upload_id"]
+        name = None
+        with client.stream("GET", f"/api/v1/uploads/{upload_id}/events") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    name = line.removeprefix("event: ")
+                elif line.startswith("data: ") and name:
+                    events.append((name, json.loads(line.removeprefix("data: "))))
+    names = [n for n, _ in events]
+    assert names[-1] == "completed" and "progress" in names
+    assert events[-1][1]["counts"]["inserted"] == 120_000

@@ -1,5 +1,6 @@
 """The one place AWS clients are made: S3 (storage and the S3 door), the S3 client that signs
-presigned requests for the endpoint clients reach, and SQS (the ingest queue). Each is created
+presigned requests for the endpoint clients reach, SQS (the ingest queue) and SNS (upload
+events). Each is created
 once per process, on first use (boto3 is imported only then)."""
 
 from __future__ import annotations
@@ -51,7 +52,18 @@ def sqs_client() -> Any:
     )
 
 
+@lru_cache(maxsize=1)
+def sns_client() -> Any:
+    """The SNS client (every upload event is also published to MOVIEDB_SNS_TOPIC_ARN)."""
+    import boto3
+
+    settings = get_settings()
+    return boto3.client(
+        "sns", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region
+    )
+
+
 def reset_clients() -> None:
     """Forget the clients (tests that point the settings at another endpoint)."""
-    for client in (s3_client, presign_client, sqs_client):
+    for client in (s3_client, presign_client, sqs_client, sns_client):
         client.cache_clear()

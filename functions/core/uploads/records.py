@@ -351,6 +351,16 @@ class Outcome:
         return self.received == self.inserted + self.updated + self.unchanged + self.rejected
 
 
+def _announce(conn: psycopg.Connection, upload_id: uuid.UUID | str, event: str) -> None:
+    """Write the event of a state change to the outbox (`upload_events`), with the upload as
+    the change left it, in the transaction of that change (functions/core/events/ sends it)."""
+    conn.execute(
+        "INSERT INTO upload_events (upload_id, event, upload)"
+        " SELECT id, %s, to_jsonb(u) FROM uploads u WHERE id = %s",
+        (event, str(upload_id)),
+    )
+
+
 def _outcome_params(outcome: Outcome) -> dict[str, int]:
     return {
         "received": outcome.received,
@@ -405,7 +415,10 @@ def record_validation(
                 **_outcome_params(outcome),
             },
         )
-        return cur.fetchone()
+        validated = cur.fetchone()
+    if validated is not None and validated.status == Status.VALIDATED:
+        _announce(conn, upload_id, "upload.validated")
+    return validated
 
 
 @dataclass
@@ -476,7 +489,10 @@ def complete_upload(
             **_outcome_params(outcome),
         },
     )
-    return cur.rowcount == 1
+    if cur.rowcount != 1:
+        return False
+    _announce(conn, upload_id, "upload.completed")
+    return True
 
 
 def cancel_upload(conn: psycopg.Connection, upload_id: uuid.UUID | str) -> tuple[Upload, Status]:
@@ -497,6 +513,7 @@ def cancel_upload(conn: psycopg.Connection, upload_id: uuid.UUID | str) -> tuple
                 (Status.CANCELLED, current.id),
             )
             cancelled = cur.fetchone()
+        _announce(conn, current.id, "upload.cancelled")
     assert cancelled is not None
     return cancelled, current.status
 
@@ -516,6 +533,7 @@ def mark_reverted(
         )
         row = cur.fetchone()
     assert row is not None, "mark_reverted is called on a completed upload it holds"
+    _announce(conn, upload_id, "upload.reverted")
     return row
 
 
@@ -536,23 +554,26 @@ def fail_upload(
     conn: psycopg.Connection, upload_id: uuid.UUID, *, worker: str | None, error: str
 ) -> None:
     """Record a failure, unless another worker has since taken the upload over."""
-    conn.execute(
-        """
-        UPDATE uploads
-           SET status = %(failed)s, error = %(error)s, finished_at = now(), updated_at = now(),
-               lease_owner = NULL, lease_expires_at = NULL
-         WHERE id = %(id)s AND status = ANY(%(before)s)
-           AND (lease_owner IS NOT DISTINCT FROM %(worker)s OR status = %(pending)s)
-        """,
-        {
-            "failed": Status.FAILED,
-            "before": [*allowed_before(Status.FAILED), Status.FAILED],
-            "pending": Status.PENDING,
-            "error": error,
-            "id": upload_id,
-            "worker": worker,
-        },
-    )
+    with conn.transaction():
+        cur = conn.execute(
+            """
+            UPDATE uploads
+               SET status = %(failed)s, error = %(error)s, finished_at = now(),
+                   updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = %(id)s AND status = ANY(%(before)s)
+               AND (lease_owner IS NOT DISTINCT FROM %(worker)s OR status = %(pending)s)
+            """,
+            {
+                "failed": Status.FAILED,
+                "before": [*allowed_before(Status.FAILED), Status.FAILED],
+                "pending": Status.PENDING,
+                "error": error,
+                "id": upload_id,
+                "worker": worker,
+            },
+        )
+        if cur.rowcount == 1:
+            _announce(conn, upload_id, "upload.failed")
 
 
 # --- rejected rows -------------------------------------------------------------------------

@@ -4,9 +4,10 @@ An upload accepted but never finished is `pending` (its job was lost: a server s
 its background task ran, Redis restarted without persistence, a Lambda invocation was killed),
 or `processing` under the lease of a worker that stopped renewing it. `reap_stalled` finds them
 and hands each to the runtime's `dispatch` again:
-- `moviedb serve`: a `Reaper` thread, dispatching to the in-process ingestion threads (its first
-  pass at start takes every pending upload at once: the process that accepted them is gone);
-- the Celery worker: a `Reaper` thread in every worker, dispatching to the Celery queue;
+- `moviedb serve`: a reaper thread (`start_reaper`), dispatching to the in-process ingestion
+  threads (its first pass at start takes every pending upload at once: the process that
+  accepted them is gone);
+- the Celery worker: a reaper thread in every worker, dispatching to the Celery queue;
 - AWS: the scheduled `reap` function (functions/reap.py), dispatching to the ingest queue.
 
 Dispatching twice is harmless: the claim on the upload record lets one worker in, and the
@@ -18,7 +19,6 @@ sends it, and not again before another lease period.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ import psycopg
 
 from functions.core.config import get_settings
 from functions.core.db import connect
+from functions.core.periodic import Periodic
 from functions.core.uploads.records import Unfinished, mark_dispatched, unfinished_uploads
 from functions.core.uploads.status import Status
 from functions.core.uploads.workers import dead_local_worker
@@ -101,42 +102,6 @@ def tidy_up(conn: psycopg.Connection, *, history_days: float) -> None:
     publish.prune_history(conn, older_than=timedelta(days=history_days))
 
 
-class Reaper:
-    """Runs `reap_once` now (when `at_start`) and then every `interval` seconds, in a daemon
-    thread, until stopped. A failed round (database or broker down) is logged and the next one
-    tries again."""
-
-    def __init__(
-        self, reap_once: Callable[[], object], interval: float, *, at_start: bool = False
-    ) -> None:
-        self._reap_once = reap_once
-        self._interval = interval
-        self._at_start = at_start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="moviedb-reaper", daemon=True)
-
-    def start(self) -> Reaper:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _round(self) -> None:
-        try:
-            self._reap_once()
-        except Exception:  # logged with its traceback; the next round may find services back
-            logger.exception("reaping stalled uploads failed")
-
-    def _run(self) -> None:
-        if self._at_start:
-            self._round()
-        while not self._stop.wait(self._interval):
-            self._round()
-
-
 def reap_once(dispatch: Dispatch, *, pending_seconds: float | None = None) -> list[Stalled]:
     """One round of `reap_stalled` on a connection of its own, with the configured leases
     (`pending_seconds`: how long a pending upload waits before it counts as lost; default
@@ -155,8 +120,8 @@ def reap_once(dispatch: Dispatch, *, pending_seconds: float | None = None) -> li
         )
 
 
-def start_reaper(dispatch: Dispatch, *, at_start: bool = False) -> Reaper:
-    """A started `Reaper` that dispatches stalled uploads every MOVIEDB_UPLOAD_SWEEP_SECONDS.
+def start_reaper(dispatch: Dispatch, *, at_start: bool = False) -> Periodic:
+    """A started thread that dispatches stalled uploads every MOVIEDB_UPLOAD_SWEEP_SECONDS.
     `at_start`: a first round at once that takes every pending upload (the process that
     accepted them, this one's predecessor, is gone)."""
     first = [at_start]
@@ -166,4 +131,6 @@ def start_reaper(dispatch: Dispatch, *, at_start: bool = False) -> Reaper:
         first[0] = False
         return reap_once(dispatch, pending_seconds=pending_seconds)
 
-    return Reaper(round_, get_settings().upload_sweep_seconds, at_start=at_start).start()
+    return Periodic(
+        "reaper", round_, get_settings().upload_sweep_seconds, at_start=at_start
+    ).start()
