@@ -7,12 +7,32 @@ serving every route at once. The error shape and the mapping of errors to HTTP r
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
 from mangum import Mangum
 
 from functions import movies, ping, presigned, upload, uploads, webhooks
+from functions.core.ingest.dispatch import shutdown_in_process
 from functions.web import create_app
+from functions.web.metrics import MetricsMiddleware, metrics_endpoint
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    """When a server process stops (each worker of `moviedb serve --workers N`), the uploads it
+    is ingesting finish and those waiting stay `pending`, for the reaper: nothing is lost."""
+    yield
+    await anyio.to_thread.run_sync(lambda: shutdown_in_process(wait=True))
+
 
 app = create_app(
     ping.router, upload.router, uploads.router, presigned.router, movies.router, webhooks.router
 )
+app.router.lifespan_context = lifespan
+app.add_middleware(MetricsMiddleware)
+app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+# Lambda: no lifespan (Mangum would run it on every invocation); pools open lazily.
 handler = Mangum(app, lifespan="off")

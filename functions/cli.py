@@ -6,6 +6,8 @@ import argparse
 import importlib.util
 import json
 import logging
+import os
+import shutil
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -218,9 +220,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  {key.value}", flush=True)
     else:
         print("API key for uploads: MOVIEDB_API_KEY", flush=True)
+    if args.workers > 1:
+        # Each worker process writes its metrics there; /metrics adds them up.
+        metrics_dir = get_settings().data_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     threads = [start_reaper(in_process, at_start=True), start_sender()]
     try:
-        uvicorn.run("functions.api:app", host=args.host, port=args.port, proxy_headers=True)
+        uvicorn.run(
+            "functions.api:app",
+            host=args.host,
+            port=args.port,
+            proxy_headers=True,
+            workers=args.workers,
+            timeout_graceful_shutdown=args.graceful_seconds,
+        )
     finally:
         for thread in threads:
             thread.stop()
@@ -402,6 +417,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="API processes on the port (default 1; in production about 2 per core, see "
+        "README); each has its own pool, and /metrics adds up all of them",
+    )
+    p.add_argument(
+        "--graceful-seconds",
+        type=float,
+        default=30,
+        metavar="S",
+        help="on SIGTERM/SIGINT, how long requests in flight may finish (default 30)",
+    )
     p.set_defaults(run=cmd_serve)
 
     p = commands.add_parser(

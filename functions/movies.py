@@ -13,20 +13,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from functions.core.catalogue.search import (
-    INT8_MAX,
-    Movie,
-    MoviePage,
-    MovieQuery,
-    get_movie,
-    search_movies,
-)
+from functions.core.catalogue.query import Movie, MoviePage, MovieQuery
+from functions.core.catalogue.search import get_movie, search_movies
+from functions.core.db import get_pool
+from functions.core.limits import INT8_MAX
 from functions.web import error_responses, lambda_handler
-from functions.web.deps import ConnectionDep, CountCacheDep
+from functions.web.caching import cache_headers, catalogue_version, etag, not_modified
+from functions.web.deps import CountCacheDep
 
 router = APIRouter(tags=["Movies"])
 
@@ -62,19 +59,27 @@ def movie_query(request: Request) -> MovieQuery:
         raise RequestValidationError(errors) from e
 
 
-def _json(model: MoviePage | Movie) -> Response:
+def _json(model: MoviePage | Movie, tag: str) -> Response:
     # pydantic writes the JSON directly: the model is valid already, no second validation pass
-    return Response(model.model_dump_json(), media_type="application/json")
+    return Response(
+        model.model_dump_json(), media_type="application/json", headers=cache_headers(tag)
+    )
+
+
+CatalogueVersion = Annotated[int, Depends(catalogue_version)]
+CACHED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the `If-None-Match` ETag is the current one."},
+}
 
 
 @router.get(
     "/movies",
     summary="List movies: filter, sort, paginate",
     response_model=MoviePage,
-    responses=error_responses(422, 503),
+    responses={**CACHED, **error_responses(422, 503)},
     openapi_extra={"parameters": _query_parameters(MovieQuery)},
 )
-def list_movies(request: Request, conn: ConnectionDep, counts: CountCacheDep) -> Response:
+def list_movies(request: Request, version: CatalogueVersion, counts: CountCacheDep) -> Response:
     """The v1-compatible listing (`page`, `page_size`, `release_year`, `language`, `sort_by`,
     `sort_order` -> `{items, total}`) and more: `spoken_language`, `year_from`/`year_to`,
     `genre_id`, `min_votes`, `q`, `count`, and `cursor` for keyset pagination.
@@ -82,22 +87,38 @@ def list_movies(request: Request, conn: ConnectionDep, counts: CountCacheDep) ->
     Every order ends with `id` and puts NULLs last, so paging never repeats or skips a movie.
     Deep in the listing, follow `next_cursor` (fast at any depth) rather than a large `page`.
     A cursor works only with the filters and sort it was made for; an altered cursor is a 422.
+
+    Cacheable: a strong `ETag` (the catalogue version and the request) and `Cache-Control`;
+    `If-None-Match` with the current tag answers 304 without running the query.
     """
     query = movie_query(request)
-    return _json(search_movies(conn, query, count_cache=counts))
+    tag = etag(request, version)
+    if (unchanged := not_modified(request, tag)) is not None:
+        return unchanged
+    with get_pool().connection() as conn:
+        page = search_movies(conn, query, count_cache=counts)
+    return _json(page, tag)
 
 
 @router.get(
     "/movies/{movie_id}",
     summary="One movie",
     response_model=Movie,
-    responses=error_responses(404, 422, 503),
+    responses={**CACHED, **error_responses(404, 422, 503)},
 )
-def read_movie(movie_id: Annotated[int, Path(ge=1, le=INT8_MAX)], conn: ConnectionDep) -> Response:
-    movie = get_movie(conn, movie_id)
+def read_movie(
+    request: Request,
+    movie_id: Annotated[int, Path(ge=1, le=INT8_MAX)],
+    version: CatalogueVersion,
+) -> Response:
+    tag = etag(request, version)
+    if (unchanged := not_modified(request, tag)) is not None:
+        return unchanged
+    with get_pool().connection() as conn:
+        movie = get_movie(conn, movie_id)
     if movie is None:
         raise HTTPException(status_code=404, detail=f"no movie with id {movie_id}")
-    return _json(movie)
+    return _json(movie, tag)
 
 
 handler = lambda_handler(router)

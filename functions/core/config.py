@@ -243,6 +243,25 @@ class Settings(BaseSettings):
         validation_alias=_env("sns_topic_arn"),
         description="SNS topic every upload event is also published to (AWS).",
     )
+    catalogue_version_check_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        validation_alias=_env("catalogue_version_check_seconds"),
+        description="How often a process reads the catalogue's version again (ETags, counts):"
+        " a publish is seen by the listing's caching within this time.",
+    )
+    http_max_age_seconds: int = Field(
+        default=5,
+        ge=0,
+        validation_alias=_env("http_max_age_seconds"),
+        description="Cache-Control max-age of the movie reads.",
+    )
+    http_stale_while_revalidate_seconds: int = Field(
+        default=30,
+        ge=0,
+        validation_alias=_env("http_stale_while_revalidate_seconds"),
+        description="Cache-Control stale-while-revalidate of the movie reads.",
+    )
     ingest_threads: int = Field(
         default=2,
         ge=1,

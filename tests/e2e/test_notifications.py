@@ -41,7 +41,7 @@ class Server:
             self.process.communicate()
 
 
-def start_server(database_url: str, data_dir: Path, **settings: str) -> Server:
+def start_server(database_url: str, data_dir: Path, *args: str, **settings: str) -> Server:
     port = free_port()
     env = {
         **os.environ,
@@ -53,7 +53,7 @@ def start_server(database_url: str, data_dir: Path, **settings: str) -> Server:
         **settings,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "functions.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "functions.cli", "serve", "--port", str(port), *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
+from contextlib import nullcontext
 from typing import Any
 
 import psycopg
@@ -13,7 +13,7 @@ from cachetools import TTLCache
 
 from functions.core.catalogue.query import MovieQuery
 from functions.core.catalogue.statements import count_plan_statement, count_statement
-from functions.core.catalogue.version import catalogue_version
+from functions.core.catalogue.version import VersionCache
 from functions.core.config import get_settings
 
 
@@ -32,20 +32,19 @@ class CountCache:
         self.ttl = ttl
         self._entries: TTLCache[tuple[str, Any], int] = TTLCache(max_entries, ttl)
         self._lock = threading.Lock()
-        self.version_check_seconds = version_check_seconds
-        self._version: tuple[float, Any] | None = None
+        self.versions = VersionCache(version_check_seconds)
+
+    @property
+    def version_check_seconds(self) -> float:
+        return self.versions.check_seconds
+
+    @version_check_seconds.setter
+    def version_check_seconds(self, seconds: float) -> None:
+        self.versions.check_seconds = seconds
 
     def version(self, conn: psycopg.Connection) -> Any:
         """The catalogue's version, looked up now and then."""
-        now = time.monotonic()
-        with self._lock:
-            known = self._version
-        if known is not None and now - known[0] < self.version_check_seconds:
-            return known[1]
-        version = catalogue_version(conn)
-        with self._lock:
-            self._version = (now, version)
-        return version
+        return self.versions.current(lambda: nullcontext(conn))
 
     def get(self, key: tuple[str, Any]) -> int | None:
         with self._lock:
@@ -58,7 +57,7 @@ class CountCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._version = None
+        self.versions.forget()
 
 
 _count_cache: CountCache | None = None

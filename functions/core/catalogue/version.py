@@ -5,6 +5,11 @@ older version (it is computed again)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
 import psycopg
 
 
@@ -20,3 +25,30 @@ def advance_catalogue_version(conn: psycopg.Connection) -> int:
     ).fetchone()
     assert row is not None, "catalogue_state has its one row (migration 0004)"
     return int(row[0])
+
+
+class VersionCache:
+    """The catalogue's version as this process last read it, read again at most once per
+    `check_seconds`: a reader (the count cache, the listing's ETag) costs no query in between,
+    and sees a publish or a revert within `check_seconds`."""
+
+    def __init__(self, check_seconds: float = 1.0) -> None:
+        self.check_seconds = check_seconds
+        self._lock = threading.Lock()
+        self._known: tuple[float, int] | None = None
+
+    def current(self, connection: Callable[[], AbstractContextManager[psycopg.Connection]]) -> int:
+        now = time.monotonic()
+        with self._lock:
+            known = self._known
+        if known is not None and now - known[0] < self.check_seconds:
+            return known[1]
+        with connection() as conn:
+            version = catalogue_version(conn)
+        with self._lock:
+            self._known = (now, version)
+        return version
+
+    def forget(self) -> None:
+        with self._lock:
+            self._known = None

@@ -1,0 +1,174 @@
+"""`/metrics` in the Prometheus text format (prometheus-client), right whichever worker answers.
+
+- `moviedb_http_request_duration_seconds` (histogram by route template, method and status) is
+  recorded by every API process; with several workers (`moviedb serve --workers N`) each writes
+  its samples under PROMETHEUS_MULTIPROC_DIR and `/metrics` adds them up (multiprocess mode).
+- `moviedb_db_pool_connections_in_use` is each process's pool, summed over the live ones.
+- What the database knows is read from it at scrape time, the same for every worker:
+  `moviedb_uploads_total` (by status), `moviedb_rows_ingested_total` (by outcome, completed
+  uploads), `moviedb_oldest_pending_upload_age_seconds`, and the Celery queue depth
+  `moviedb_celery_queue_depth` when Celery is part of the deployment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from functions.core.db import get_pool
+from functions.web import API_PREFIX
+
+logger = logging.getLogger(__name__)
+
+REQUEST_SECONDS = Histogram(
+    "moviedb_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template, method and status.",
+    ["route", "method", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+POOL_IN_USE = Gauge(
+    "moviedb_db_pool_connections_in_use",
+    "Connections of the API's database pools in use (summed over the live processes).",
+    multiprocess_mode="livesum",
+)
+
+
+class MetricsMiddleware:
+    """Times every request (ASGI middleware: streamed answers are timed to their end)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            template = route_template(scope)
+            REQUEST_SECONDS.labels(template, scope["method"], str(status[0])).observe(
+                time.perf_counter() - started
+            )
+            _record_pool()
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/api/v1/uploads/{upload_id}`), never the raw path
+    (one series per route, not per upload); `unmatched` for a path no route serves."""
+    template = getattr(scope.get("route"), "path", None)
+    if not template:
+        return "unmatched"
+    # A route of an included router keeps its own path: add the prefix it is served under.
+    if scope.get("path", "").startswith(API_PREFIX) and not template.startswith(API_PREFIX):
+        return API_PREFIX + template
+    return template
+
+
+def _record_pool() -> None:
+    from functions.core import db
+
+    if db._pool is not None:  # never open a pool just to measure it
+        stats = db._pool.get_stats()
+        POOL_IN_USE.set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+
+
+class DatabaseCollector(Collector):
+    """The figures the database holds, read at each scrape."""
+
+    def collect(self) -> Iterator[Any]:
+        uploads = CounterMetricFamily(
+            "moviedb_uploads", "Uploads by their status now.", labels=["status"]
+        )
+        rows = CounterMetricFamily(
+            "moviedb_rows_ingested",
+            "Records of completed uploads, by what became of them.",
+            labels=["outcome"],
+        )
+        oldest = GaugeMetricFamily(
+            "moviedb_oldest_pending_upload_age_seconds",
+            "Age of the oldest upload waiting for a worker (0: none).",
+        )
+        try:
+            with get_pool().connection() as conn:
+                for status, count in conn.execute(
+                    "SELECT status, count(*) FROM uploads GROUP BY status"
+                ):
+                    uploads.add_metric([status], count)
+                totals = conn.execute(
+                    "SELECT coalesce(sum(inserted), 0), coalesce(sum(updated), 0),"
+                    " coalesce(sum(unchanged), 0), coalesce(sum(rejected), 0)"
+                    " FROM uploads WHERE status = 'completed'"
+                ).fetchone()
+                age = conn.execute(
+                    "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8"
+                    " FROM uploads WHERE status = 'pending' AND storage_uri IS NOT NULL"
+                ).fetchone()
+        except Exception:  # the scrape still answers with the process's own figures
+            logger.warning("metrics: the database is unavailable", exc_info=True)
+            return
+        for outcome, value in zip(
+            ("inserted", "updated", "unchanged", "rejected"), totals or (), strict=False
+        ):
+            rows.add_metric([outcome], value)
+        oldest.add_metric([], age[0] if age else 0.0)
+        yield uploads
+        yield rows
+        yield oldest
+        depth = _queue_depth()
+        if depth is not None:
+            queue = GaugeMetricFamily("moviedb_celery_queue_depth", "Upload tasks waiting.")
+            queue.add_metric([], depth)
+            yield queue
+
+
+def _queue_depth() -> int | None:
+    from functions.core.queue import broker_status, celery_installed
+
+    if not celery_installed():
+        return None
+    status = broker_status(timeout=1.0)
+    return status.waiting if status.reachable else None
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics page and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        for collector in (REQUEST_SECONDS, POOL_IN_USE):
+            registry.register(collector)
+    registry.register(DatabaseCollector())
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def metrics_endpoint() -> Response:
+    """GET /metrics (not in the OpenAPI document: it is for Prometheus, not for API clients)."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
