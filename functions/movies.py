@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from functions.core.catalogue.query import Movie, MoviePage, MovieQuery
 from functions.core.catalogue.search import get_movie, search_movies
-from functions.core.db import get_pool
 from functions.core.limits import INT8_MAX
+from functions.core.replicas import read_connection
 from functions.web import error_responses, lambda_handler
 from functions.web.caching import cache_headers, catalogue_version, etag, not_modified
 from functions.web.deps import CountCacheDep
@@ -95,7 +95,7 @@ def list_movies(request: Request, version: CatalogueVersion, counts: CountCacheD
     tag = etag(request, version)
     if (unchanged := not_modified(request, tag)) is not None:
         return unchanged
-    with get_pool().connection() as conn:
+    with read_connection() as conn:
         page = search_movies(conn, query, count_cache=counts)
     return _json(page, tag)
 
@@ -114,7 +114,7 @@ def read_movie(
     tag = etag(request, version)
     if (unchanged := not_modified(request, tag)) is not None:
         return unchanged
-    with get_pool().connection() as conn:
+    with read_connection() as conn:
         movie = get_movie(conn, movie_id)
     if movie is None:
         raise HTTPException(status_code=404, detail=f"no movie with id {movie_id}")

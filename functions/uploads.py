@@ -24,7 +24,7 @@ from functions.core.uploads.records import Upload, get_upload, list_uploads, rej
 from functions.core.uploads.status import Status
 from functions.core.uploads.view import UploadStatus, upload_view
 from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
-from functions.web.deps import ConnectionDep
+from functions.web.deps import ConnectionDep, ReadConnectionDep
 
 router = APIRouter(tags=["Uploads"])
 
@@ -45,7 +45,7 @@ def upload_status(request: Request, upload: Upload) -> UploadStatus:
 @router.get("/uploads", summary="Uploads, newest first", responses=error_responses(422, 503))
 def uploads(
     request: Request,
-    conn: ConnectionDep,
+    conn: ReadConnectionDep,
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
     page_size: Annotated[int, Query(ge=1, le=100, description="Uploads per page.")] = 20,
     status: Annotated[Status | None, Query(description="Only uploads in this state.")] = None,

@@ -243,6 +243,24 @@ class Settings(BaseSettings):
         validation_alias=_env("sns_topic_arn"),
         description="SNS topic every upload event is also published to (AWS).",
     )
+    database_read_url: str | None = Field(
+        default=None,
+        validation_alias=_env("database_read_url"),
+        description="Streaming replicas for the reads that tolerate a little lag (listing, "
+        "uploads list): one URL, or several comma-separated. Unset: the primary serves all.",
+    )
+    replica_max_lag_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        validation_alias=_env("replica_max_lag_seconds"),
+        description="A replica further behind than this is skipped for the primary.",
+    )
+    replica_check_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        validation_alias=_env("replica_check_seconds"),
+        description="How often a process looks again at each replica's health and lag.",
+    )
     catalogue_version_check_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -14,7 +14,7 @@ from fastapi import Request, Response
 
 from functions.core.catalogue.version import VersionCache
 from functions.core.config import get_settings
-from functions.core.db import get_pool
+from functions.core.replicas import read_connection
 
 
 @lru_cache(maxsize=1)
@@ -24,7 +24,7 @@ def _versions() -> VersionCache:
 
 def catalogue_version() -> int:
     """The catalogue's version as this process knows it (a FastAPI dependency)."""
-    return _versions().current(get_pool().connection)
+    return _versions().current(read_connection)
 
 
 def etag(request: Request, version: int) -> str:

@@ -12,6 +12,7 @@ from fastapi import Depends
 from functions.core.catalogue.counts import CountCache, count_cache
 from functions.core.config import Settings, get_settings
 from functions.core.db import get_pool
+from functions.core.replicas import read_connection
 
 
 def pooled_connection() -> Iterator[psycopg.Connection]:
@@ -20,6 +21,13 @@ def pooled_connection() -> Iterator[psycopg.Connection]:
         yield conn
 
 
+def replica_connection() -> Iterator[psycopg.Connection]:
+    """A connection for a read that tolerates a little lag: a replica's, else the primary's."""
+    with read_connection() as conn:
+        yield conn
+
+
 ConnectionDep = Annotated[psycopg.Connection, Depends(pooled_connection)]
+ReadConnectionDep = Annotated[psycopg.Connection, Depends(replica_connection)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CountCacheDep = Annotated[CountCache | None, Depends(count_cache)]
