@@ -201,6 +201,13 @@ class Settings(BaseSettings):
         validation_alias=_env("s3_review_prefix"),
         description="Objects under <incoming prefix><this> stop at `validated` for review.",
     )
+    database_connect_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias=_env("database_connect_timeout"),
+        description="Seconds to reach PostgreSQL (a new connection, or one from the pool) "
+        "before a request answers 503 database_unavailable.",
+    )
     ingest_threads: int = Field(
         default=2,
         ge=1,
