@@ -47,6 +47,22 @@ class StorageUnavailable(MovieDbError):
         return f"the upload could not be stored: {self.cause}"
 
 
+def storage_error_types() -> tuple[type[BaseException], ...]:
+    """The exceptions a failing storage raises (local disk, S3)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (OSError, BotoCoreError, ClientError, StorageUnavailable)
+
+
+def is_missing_file(error: BaseException) -> bool:
+    """Whether `error` says the stored file is not there (a local file or an S3 object)."""
+    if isinstance(error, FileNotFoundError):
+        return True
+    response = getattr(error, "response", None)  # botocore's ClientError
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code in ("NoSuchKey", "404", "NotFound")
+
+
 @contextmanager
 def _storage_errors() -> Iterator[None]:
     """Failures of the storage itself (not of the incoming stream) as StorageUnavailable."""
