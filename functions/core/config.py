@@ -208,6 +208,14 @@ class Settings(BaseSettings):
         description="Seconds to reach PostgreSQL (a new connection, or one from the pool) "
         "before a request answers 503 database_unavailable.",
     )
+    orphan_file_grace_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        validation_alias=_env("orphan_file_grace_seconds"),
+        description="A file in the local uploads directory that no upload references is "
+        "deleted by the reaper once it has not been written to for this long (a body still "
+        "arriving is never touched).",
+    )
     ingest_threads: int = Field(
         default=2,
         ge=1,

@@ -17,7 +17,7 @@ import csv
 import io
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -690,6 +690,17 @@ def uploads_that_stage(conn: psycopg.Connection, ids: set[uuid.UUID]) -> set[uui
     rows = conn.execute(
         "SELECT id FROM uploads WHERE id = ANY(%s) AND status = ANY(%s)",
         (list(ids), sorted(UNFINISHED | {Status.VALIDATED})),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def referenced_file_names(conn: psycopg.Connection, names: Collection[str]) -> set[str]:
+    """Those of the file `names` that an upload's storage URI ends with (`.../<name>`),
+    whatever directory spelling the URI was stored with."""
+    rows = conn.execute(
+        "SELECT DISTINCT substring(storage_uri from '[^/]*$') FROM uploads"
+        " WHERE substring(storage_uri from '[^/]*$') = ANY(%s)",
+        (list(names),),
     ).fetchall()
     return {row[0] for row in rows}
 
