@@ -4,6 +4,8 @@ and nothing is left behind (issue 15 items 1, 5, 6)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from pathlib import Path
@@ -23,6 +25,7 @@ from tests.e2e.server_process import (
     upload_request_head,
 )
 from tests.e2e.test_serve import wait_until
+from tests.movie_files import HEADER, movie_rows
 
 
 @pytest.fixture
@@ -125,3 +128,95 @@ def test_stalled_upload_bodies_get_429_beyond_the_limit_408_after_the_timeout_an
             assert wait_status(http, answer.json()["status_url"])["status"] == "completed"
     # no partial body is kept: the only stored file is the completed upload's
     assert stored_files(data_dir) == [stored_path(database_url, answer.json()["upload_id"])]
+
+
+# --- item 1: aborted rejects downloads --------------------------------------------------------
+
+ABORTED_DOWNLOADS = 30
+REJECTED_ROWS = 20_000
+
+
+def idle_in_transaction(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
+        ).fetchone()  # type: ignore[misc]
+    return count
+
+
+@pytest.mark.timeout(300)
+def test_aborted_rejects_downloads_leave_no_database_connection_behind(
+    data_dir: Path, database_url: str
+) -> None:
+    # every row rejected (vote_average 99.5 is outside 0..10): a download of a few MB
+    rejected = movie_rows(REJECTED_ROWS, prefix="Bad").replace(",6.5,", ",99.5,")
+    with (
+        serve(database_url, data_dir) as server,
+        httpx.Client(base_url=server.base, timeout=60) as http,
+    ):
+        answer = post_upload(http, (HEADER + rejected).encode())
+        assert answer.status_code == 202, answer.text
+        done = wait_status(http, answer.json()["status_url"], timeout=240)
+        assert done["counts"]["rejected"] == REJECTED_ROWS, done
+        path = f"/api/v1/uploads/{done['upload_id']}/rejects"
+
+        sockets = [open_socket(server) for _ in range(ABORTED_DOWNLOADS)]
+        for sock in sockets:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        for sock in sockets:
+            first = sock.recv(100)
+            assert first.startswith(b"HTTP/1.1 200"), first
+            sock.close()  # gone, with most of the download unread
+
+        assert http.get("/api/v1/health").status_code == 200
+        assert idle_in_transaction(database_url) == 0
+        again = post_upload(http, csv_bytes(row("After The Aborts")))
+        assert again.status_code == 202, again.text
+        assert wait_status(http, again.json()["status_url"])["status"] == "completed"
+        whole = http.get(path)  # and the download itself is whole for a client that stays
+        assert whole.status_code == 200
+        assert len(list(csv.reader(io.StringIO(whole.text)))) == 1 + REJECTED_ROWS
+    assert idle_in_transaction(database_url) == 0
+
+
+# --- item 6: a burst of queued uploads --------------------------------------------------------
+
+SMALL_UPLOADS = 40
+STILL_QUEUED = 20
+
+
+def pending(http: httpx.Client) -> int:
+    return http.get("/api/v1/uploads?status=pending&page_size=1").json()["total"]
+
+
+@pytest.mark.timeout(400)
+def test_forty_queued_uploads_do_not_stall_the_api_and_all_complete(
+    data_dir: Path, database_url: str
+) -> None:
+    with (
+        serve(database_url, data_dir, MOVIEDB_INGEST_THREADS="1") as server,
+        httpx.Client(base_url=server.base, timeout=60) as http,
+    ):
+        large = post_upload(http, (HEADER + movie_rows(20_000, prefix="Large")).encode())
+        assert large.status_code == 202, large.text
+        for i in range(SMALL_UPLOADS):
+            answer = post_upload(http, csv_bytes(row(f"Small {i}")), name=f"small-{i}.csv")
+            assert answer.status_code == 202, answer.text
+
+        assert pending(http) >= STILL_QUEUED
+        assert http.get("/api/v1/ping").json() == "Service is up!"
+        assert http.get("/api/v1/movies?page_size=5").status_code == 200
+        assert pending(http) >= STILL_QUEUED  # the reads were answered while these waited
+
+        wait_until(
+            lambda: (
+                http.get("/api/v1/uploads?status=completed&page_size=1").json()["total"]
+                == SMALL_UPLOADS + 1
+            ),
+            timeout=360,
+            what="every upload to complete",
+        )
+        assert http.get("/api/v1/uploads?status=failed&page_size=1").json()["total"] == 0
+        listing = http.get("/api/v1/movies?page_size=1").json()
+        assert listing["total"] == 20_000 + SMALL_UPLOADS
