@@ -190,6 +190,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from functions.core.auth import api_key
     from functions.core.ingest.dispatch import in_process, shutdown_in_process
+    from functions.web.server import JsonErrorProtocol
 
     migrate(database_url())
     key = api_key()
@@ -200,7 +201,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("API key for uploads: MOVIEDB_API_KEY", flush=True)
     reaper = start_reaper(in_process, at_start=True)
     try:
-        uvicorn.run("functions.api:app", host=args.host, port=args.port, proxy_headers=True)
+        uvicorn.run(
+            "functions.api:app",
+            host=args.host,
+            port=args.port,
+            proxy_headers=True,
+            http=JsonErrorProtocol,  # its own 400s (unparsable requests) in the error shape
+        )
     finally:
         reaper.stop()
         # Uploads running finish; those waiting stay pending for the next start's reaper.

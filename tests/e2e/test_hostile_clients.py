@@ -220,3 +220,29 @@ def test_forty_queued_uploads_do_not_stall_the_api_and_all_complete(
         assert http.get("/api/v1/uploads?status=failed&page_size=1").json()["total"] == 0
         listing = http.get("/api/v1/movies?page_size=1").json()
         assert listing["total"] == 20_000 + SMALL_UPLOADS
+
+
+# --- item 13: what uvicorn itself refuses -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"POST /api/v1/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n",
+        b"GET /api/v1/ping HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n",
+    ],
+    ids=["bad-content-length", "header-without-colon"],
+)
+def test_a_request_uvicorn_cannot_parse_is_a_400_in_the_error_shape(
+    data_dir: Path, database_url: str, request_head: bytes
+) -> None:
+    with serve(database_url, data_dir) as server:
+        sock = open_socket(server)
+        sock.sendall(request_head)
+        answer = read_response(sock, deadline=time.monotonic() + 30)
+        sock.close()
+    assert answer.status == 400
+    assert answer.headers["content-type"] == "application/json"
+    body = json.loads(answer.body)
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == "bad_request"
