@@ -212,6 +212,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from functions.core.auth import api_key
     from functions.core.events.sender import start_sender
     from functions.core.ingest.dispatch import in_process, shutdown_in_process
+    from functions.web.server import JsonErrorProtocol
 
     migrate(database_url())
     key = api_key()
@@ -235,6 +236,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             proxy_headers=True,
             workers=args.workers,
             timeout_graceful_shutdown=args.graceful_seconds,
+            http=JsonErrorProtocol,  # its own 400s (unparsable requests) in the error shape
         )
     finally:
         for thread in threads:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from functions.core.ingest.dispatch import dispatcher, in_process
 from functions.core.ingest.intake import dispatch_or_discard
 from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
-from functions.web.forms import accept_multipart, body_chunks, declared_length
+from functions.web.forms import accept_multipart, body_chunks, declared_length, upload_slot
 
 router = APIRouter(tags=["Uploads"])
 
@@ -93,7 +93,7 @@ UPLOAD_BODY: dict[str, Any] = {
             "description": "The same content was uploaded before: "
             "`upload_id` is that upload's, nothing new is done.",
         },
-        **error_responses(400, 401, 403, 413, 415, 422, 503),
+        **error_responses(400, 401, 403, 408, 413, 415, 422, 429, 503),
     },
 )
 @router.post("/upload/", status_code=202, dependencies=[ApiKeyRequired], include_in_schema=False)
@@ -119,15 +119,16 @@ async def upload_csv(
     """Streams the file to storage while hashing and size-checking it; the header row is
     checked before the answer. 202 with the `upload_id` and a `status_url` to poll."""
     dispatch = dispatcher(use_celery=use_celery)
-    acceptance = await anyio.to_thread.run_sync(
-        partial(
-            accept_multipart,
-            body_chunks(request),
-            request.headers.get("content-type", ""),
-            declared_length=declared_length(request),
-            review=review,
+    with upload_slot():  # 429 too_many_uploads before a byte of the body is read
+        acceptance = await anyio.to_thread.run_sync(
+            partial(
+                accept_multipart,
+                body_chunks(request),  # 408 body_timeout when the body stalls
+                request.headers.get("content-type", ""),
+                declared_length=declared_length(request),
+                review=review,
+            )
         )
-    )
     upload = acceptance.upload
     if acceptance.needs_processing:
         if dispatch is in_process:

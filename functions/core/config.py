@@ -280,6 +280,35 @@ class Settings(BaseSettings):
         validation_alias=_env("http_stale_while_revalidate_seconds"),
         description="Cache-Control stale-while-revalidate of the movie reads.",
     )
+    database_connect_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias=_env("database_connect_timeout"),
+        description="Seconds to reach PostgreSQL (a new connection, or one from the pool) "
+        "before a request answers 503 database_unavailable.",
+    )
+    orphan_file_grace_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        validation_alias=_env("orphan_file_grace_seconds"),
+        description="A file in the local uploads directory that no upload references is "
+        "deleted by the reaper once it has not been written to for this long (a body still "
+        "arriving is never touched).",
+    )
+    upload_body_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=_env("upload_body_timeout_seconds"),
+        description="An upload whose next body chunk does not arrive within this many seconds "
+        "is ended with 408 body_timeout; nothing of it is kept.",
+    )
+    max_uploads_in_flight: int = Field(
+        default=8,
+        ge=1,
+        validation_alias=_env("max_uploads_in_flight"),
+        description="Upload bodies one API process reads at once; one more is answered 429 "
+        "too_many_uploads (with Retry-After) before its body is read.",
+    )
     ingest_threads: int = Field(
         default=2,
         ge=1,

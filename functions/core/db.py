@@ -5,6 +5,7 @@ Entry points own connections; core functions receive one.
 
 from __future__ import annotations
 
+import math
 import threading
 from functools import lru_cache
 
@@ -26,13 +27,21 @@ def database_url() -> str:
     return start_embedded_postgres(settings.data_dir)
 
 
+def connect_timeout() -> int:
+    """libpq's `connect_timeout` (whole seconds) for MOVIEDB_DATABASE_CONNECT_TIMEOUT."""
+    return max(1, math.ceil(get_settings().database_connect_timeout))
+
+
 def connect(*, autocommit: bool = True) -> psycopg.Connection:
-    """A new connection of its own (for long ingestion transactions and the CLI)."""
-    return psycopg.connect(database_url(), autocommit=autocommit)
+    """A new connection of its own (for long ingestion transactions and the CLI); gives up
+    after MOVIEDB_DATABASE_CONNECT_TIMEOUT when the database does not answer."""
+    return psycopg.connect(database_url(), autocommit=autocommit, connect_timeout=connect_timeout())
 
 
 def get_pool() -> ConnectionPool:
-    """The process-wide pool, created on first use and reused across Lambda invocations."""
+    """The process-wide pool, created on first use and reused across Lambda invocations.
+    Waiting for a connection (the database down, or every connection busy) ends after
+    MOVIEDB_DATABASE_CONNECT_TIMEOUT with PoolTimeout (503 database_unavailable)."""
     global _pool
     if _pool is None:
         with _pool_lock:
@@ -41,7 +50,8 @@ def get_pool() -> ConnectionPool:
                     database_url(),
                     min_size=1,
                     max_size=10,
-                    kwargs={"autocommit": True},
+                    kwargs={"autocommit": True, "connect_timeout": connect_timeout()},
+                    timeout=get_settings().database_connect_timeout,
                     open=True,
                     name="moviedb",
                 )

@@ -12,8 +12,9 @@ import contextlib
 import hashlib
 import io
 import logging
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,22 @@ class StorageUnavailable(MovieDbError):
 
     def __str__(self) -> str:
         return f"the upload could not be stored: {self.cause}"
+
+
+def storage_error_types() -> tuple[type[BaseException], ...]:
+    """The exceptions a failing storage raises (local disk, S3)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (OSError, BotoCoreError, ClientError, StorageUnavailable)
+
+
+def is_missing_file(error: BaseException) -> bool:
+    """Whether `error` says the stored file is not there (a local file or an S3 object)."""
+    if isinstance(error, FileNotFoundError):
+        return True
+    response = getattr(error, "response", None)  # botocore's ClientError
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code in ("NoSuchKey", "404", "NotFound")
 
 
 @contextmanager
@@ -197,6 +214,38 @@ def get_storage() -> Storage:
     if settings.s3_bucket:
         return S3Storage(settings.s3_bucket, "uploads/")
     return LocalStorage(settings.storage_dir)
+
+
+def remove_unreferenced_files(
+    referenced: Callable[[Collection[str]], set[str]], *, grace_seconds: float
+) -> list[Path]:
+    """Delete the files of the local uploads directory that no upload references (of the file
+    names given, `referenced` returns those an upload's storage URI ends with) and that were
+    last written more than `grace_seconds` ago: what a process killed during an upload's body
+    left behind. A body still arriving is written to all along, so it is never old enough.
+    With S3 storage there is nothing to do here (aborted multipart uploads are S3's own).
+    Returns the files deleted."""
+    storage = get_storage()
+    if not isinstance(storage, LocalStorage) or not storage.directory.is_dir():
+        return []
+    cutoff = time.time() - grace_seconds
+    old: dict[str, Path] = {}
+    for path in storage.directory.iterdir():
+        with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                old[path.name] = path
+    if not old:
+        return []
+    kept = referenced(old.keys())
+    removed = []
+    for name, path in old.items():
+        if name in kept:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+            logger.warning("unreferenced stored file deleted", extra={"path": str(path)})
+    return removed
 
 
 def _local_path(uri: str) -> Path:

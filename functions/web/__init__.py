@@ -13,7 +13,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -60,7 +60,7 @@ from functions.core.uploads.records import (
     UploadNotPublishable,
     UploadNotRevertible,
 )
-from functions.web.forms import NotCsv
+from functions.web.forms import BodyTimeout, NotCsv, TooManyUploads
 from functions.web.multipart import MalformedMultipart, MissingFileField, NotMultipart
 
 logger = logging.getLogger(__name__)
@@ -134,6 +134,8 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     NotMultipart: (415, "not_multipart"),
     NotCsv: (415, "not_csv"),
     UploadTooLarge: (413, "upload_too_large"),
+    BodyTimeout: (408, "body_timeout"),
+    TooManyUploads: (429, "too_many_uploads"),
     ServiceUnhealthy: (503, "unhealthy"),
     BrokerUnavailable: (503, "broker_unavailable"),
     QueueUnavailable: (503, "queue_unavailable"),
@@ -145,15 +147,24 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     PoolTimeout: (503, "database_unavailable"),
 }
 
+# Headers some of those errors answer with.
+ERROR_HEADERS: dict[type[Exception], Callable[[Any], dict[str, str]]] = {
+    # answered before the body is read: the connection is closed, the client stops sending
+    TooManyUploads: lambda e: {"Retry-After": str(e.retry_after_seconds), "Connection": "close"},
+    BodyTimeout: lambda e: {"Connection": "close"},  # the rest of the body is not read
+}
+
 RESPONSE_DESCRIPTIONS = {
     400: "The request is wrong (e.g. no file, or a CSV header without the required columns).",
     401: "No API key: send it in the `X-API-Key` header.",
     403: "The API key is not valid.",
     404: "No such resource.",
     409: "The upload is not in a state that allows this (the message says which it is in).",
+    408: "The request body stopped arriving (`MOVIEDB_UPLOAD_BODY_TIMEOUT_SECONDS`).",
     413: "The file is larger than the limit (`MAX_UPLOAD_BYTES`).",
     415: "The body is not multipart/form-data, or the file is not a CSV file.",
     422: "A parameter is invalid (e.g. `page=0`).",
+    429: "Too many uploads are being received at once: try again after `Retry-After` seconds.",
     503: "The service cannot work now (database unreachable, migrations pending, ...).",
 }
 
@@ -206,7 +217,8 @@ async def _on_error(request: Request, exc: Exception) -> JSONResponse:
     message = str(exc).strip() or HTTPStatus(status).phrase
     if isinstance(exc, psycopg.Error | PoolTimeout):
         return error_response(status, code, "the database is unavailable, try again later")
-    return error_response(status, code, message, _details(exc))
+    headers = next((make(exc) for cls, make in ERROR_HEADERS.items() if isinstance(exc, cls)), None)
+    return error_response(status, code, message, _details(exc), headers=headers)
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,9 +4,12 @@ name and a byte stream (functions/core/ingest/intake.py)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import anyio
 import anyio.from_thread
 from fastapi import Request
 
@@ -44,6 +47,57 @@ class NotCsv(MovieDbError):
         )
 
 
+@dataclass
+class BodyTimeout(MovieDbError):
+    """The next chunk of the request body did not arrive in time: the upload is dropped."""
+
+    timeout_seconds: float
+
+    def __str__(self) -> str:
+        return (
+            f"the request body stopped arriving (no data for {self.timeout_seconds:g} s): "
+            "nothing was kept, send the file again"
+        )
+
+
+@dataclass
+class TooManyUploads(MovieDbError):
+    """This process already reads as many upload bodies as it may; the body was not read."""
+
+    max_uploads: int
+    retry_after_seconds: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.max_uploads} uploads are already being received: "
+            f"try again in {self.retry_after_seconds} s"
+        )
+
+
+RETRY_AFTER_SECONDS = 5
+_slots_lock = threading.Lock()
+_in_flight = 0
+
+
+@contextmanager
+def upload_slot() -> Iterator[None]:
+    """One of the MOVIEDB_MAX_UPLOADS_IN_FLIGHT upload bodies this process reads at once, for
+    the length of the block; TooManyUploads at once when none is free. Each body read holds a
+    thread, so the limit keeps threads free for every other request (reads answer while upload
+    bodies stall)."""
+    global _in_flight
+    limit = get_settings().max_uploads_in_flight
+    with _slots_lock:
+        if _in_flight >= limit:
+            raise TooManyUploads(limit, RETRY_AFTER_SECONDS)
+        _in_flight += 1
+    try:
+        yield
+    finally:
+        with _slots_lock:
+            _in_flight -= 1
+
+
 def check_csv_type(filename: str | None, content_type: str | None) -> None:
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind in CSV_CONTENT_TYPES:
@@ -72,15 +126,21 @@ def accept_multipart(
     return accept_upload(part.chunks, filename=part.filename, review=review)
 
 
-def body_chunks(request: Request) -> Iterator[bytes]:
-    """The request body as it arrives, for a worker thread (each chunk awaited on the loop)."""
+def body_chunks(request: Request, *, timeout: float | None = None) -> Iterator[bytes]:
+    """The request body as it arrives, for a worker thread (each chunk awaited on the loop).
+    A chunk that does not arrive within `timeout` seconds (default
+    MOVIEDB_UPLOAD_BODY_TIMEOUT_SECONDS) raises BodyTimeout."""
     stream = request.stream()
+    seconds = get_settings().upload_body_timeout_seconds if timeout is None else timeout
 
     async def next_chunk() -> bytes | None:
         try:
-            return await stream.__anext__()
+            with anyio.fail_after(seconds):
+                return await stream.__anext__()
         except StopAsyncIteration:
             return None
+        except TimeoutError:
+            raise BodyTimeout(seconds) from None
 
     while (chunk := anyio.from_thread.run(next_chunk)) is not None:
         if chunk:

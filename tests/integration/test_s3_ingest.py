@@ -169,7 +169,7 @@ def test_object_gone_before_its_event_is_a_failure(s3: Any, conn: psycopg.Connec
     event = sqs_event(s3_event("incoming/gone.csv", "0123"))
     assert handler(event) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     [upload] = uploads(conn)
-    assert upload[1] == "failed" and "NoSuchKey" in upload[7]
+    assert upload[1] == "failed" and upload[7] == "the uploaded file is no longer in storage"
 
 
 def test_object_outside_the_incoming_prefix_is_left_alone(

@@ -37,10 +37,15 @@ import psycopg
 from functions.core.catalogue.version import catalogue_version
 from functions.core.config import get_settings
 from functions.core.db import connect
-from functions.core.errors import InvalidCsvHeader, MovieDbError, TooManyRejectedRows
+from functions.core.errors import (
+    InvalidCsvHeader,
+    MovieDbError,
+    TooManyRejectedRows,
+    UnsupportedLineEndings,
+)
 from functions.core.ingest import publish, staging
 from functions.core.ingest.parsing import MovieCsv, Rejection, StagingRow
-from functions.core.storage import open_stored
+from functions.core.storage import is_missing_file, open_stored, storage_error_types
 from functions.core.uploads.records import (
     Outcome,
     Upload,
@@ -279,6 +284,37 @@ def _publish(conn: psycopg.Connection, lease: _Lease) -> None:
             lease.lost()
 
 
+@dataclass(frozen=True)
+class Failure:
+    """Why an upload failed, as its record keeps it: a stable `code` and a `message` for people.
+    An exception's own text (SQL, paths, hosts, ports) never goes there, only to the log."""
+
+    code: str
+    message: str
+
+
+def failure_of(error: BaseException) -> Failure:
+    """The code and message recorded for an upload that failed with `error`."""
+    if isinstance(error, UnsupportedLineEndings):
+        return Failure("unsupported_line_endings", str(error))
+    if isinstance(error, InvalidCsvHeader):
+        return Failure("invalid_csv_header", str(error))
+    if isinstance(error, TooManyRejectedRows):
+        return Failure("too_many_rejected_rows", str(error))
+    if is_missing_file(error):
+        return Failure("stored_file_missing", "the uploaded file is no longer in storage")
+    if isinstance(error, psycopg.OperationalError):
+        return Failure(
+            "database_unavailable",
+            "the database was unavailable while the upload was processed",
+        )
+    if isinstance(error, storage_error_types()):
+        return Failure("storage_unavailable", "the stored file could not be read")
+    return Failure(
+        "internal_error", "the upload could not be processed because of an internal error"
+    )
+
+
 def process_upload(
     connect: Connect,
     upload_id: uuid.UUID | str,
@@ -328,11 +364,14 @@ def process_upload(
         except UploadCancelled:
             logger.info("upload cancelled, its work dropped", extra=log)
         except (InvalidCsvHeader, TooManyRejectedRows) as e:
-            fail_upload(side, upload.id, worker=worker, error=str(e))
+            failure = failure_of(e)
+            fail_upload(side, upload.id, worker=worker, code=failure.code, error=failure.message)
             logger.info("upload rejected as a whole", extra={**log, "error": str(e)})
         except Exception as e:
-            fail_upload(side, upload.id, worker=worker, error=f"{type(e).__name__}: {e}")
-            logger.exception("ingestion failed", extra=log)
+            failure = failure_of(e)
+            fail_upload(side, upload.id, worker=worker, code=failure.code, error=failure.message)
+            # the details (the exception's text, its traceback) are for operators only
+            logger.exception("ingestion failed", extra={**log, "error_code": failure.code})
             raise
         final = get_upload(side, upload.id)
         logger.info("ingestion finished", extra={**log, "status": final.status})

@@ -17,7 +17,7 @@ import csv
 import io
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -73,6 +73,7 @@ class Upload:
     reverted_at: datetime | None
     removed: int | None
     restored: int | None
+    error_code: str | None  # why it failed, a stable name (`error` is the message for people)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -157,6 +158,7 @@ def register_upload(conn: psycopg.Connection, new: NewUpload) -> Registration:
             cur.execute(
                 _upload_sql(
                     "UPDATE uploads SET storage_uri = %s, status = %s, review = %s, error = NULL,"
+                    " error_code = NULL,"
                     " finished_at = NULL, cancelled_at = NULL, reverted_at = NULL,"
                     " removed = NULL, restored = NULL, updated_at = now()"
                     " WHERE id = %s AND status = ANY(%s) RETURNING {columns}"
@@ -247,7 +249,7 @@ def claim_upload(
                        lease_owner = %(worker)s,
                        lease_expires_at = now() + make_interval(secs => %(lease)s),
                        started_at = now(), finished_at = NULL, error = NULL,
-                       rows_read = 0, bytes_read = 0, updated_at = now()
+                       error_code = NULL, rows_read = 0, bytes_read = 0, updated_at = now()
                  WHERE id = %(id)s
                    AND status = ANY(%(statuses)s)
                    AND (status <> %(processing)s OR lease_expires_at IS NULL
@@ -474,7 +476,7 @@ def complete_upload(
     cur = conn.execute(
         """
         UPDATE uploads
-           SET status = %(completed)s, error = NULL,
+           SET status = %(completed)s, error = NULL, error_code = NULL,
                received = %(received)s, inserted = %(inserted)s, updated = %(updated)s,
                unchanged = %(unchanged)s, rejected = %(rejected)s,
                published_at = clock_timestamp(), finished_at = clock_timestamp(),
@@ -551,15 +553,22 @@ def lock_upload(conn: psycopg.Connection, upload_id: uuid.UUID | str) -> Upload:
 
 
 def fail_upload(
-    conn: psycopg.Connection, upload_id: uuid.UUID, *, worker: str | None, error: str
+    conn: psycopg.Connection,
+    upload_id: uuid.UUID,
+    *,
+    worker: str | None,
+    code: str,
+    error: str,
 ) -> None:
-    """Record a failure, unless another worker has since taken the upload over."""
+    """Record a failure as `code` (a stable name) and `error` (a message for people, never an
+    exception's text), unless another worker has since taken the upload over."""
     with conn.transaction():
         cur = conn.execute(
             """
             UPDATE uploads
-               SET status = %(failed)s, error = %(error)s, finished_at = now(),
-                   updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
+               SET status = %(failed)s, error = %(error)s, error_code = %(code)s,
+                   finished_at = now(), updated_at = now(),
+                   lease_owner = NULL, lease_expires_at = NULL
              WHERE id = %(id)s AND status = ANY(%(before)s)
                AND (lease_owner IS NOT DISTINCT FROM %(worker)s OR status = %(pending)s)
             """,
@@ -568,6 +577,7 @@ def fail_upload(
                 "before": [*allowed_before(Status.FAILED), Status.FAILED],
                 "pending": Status.PENDING,
                 "error": error,
+                "code": code,
                 "id": upload_id,
                 "worker": worker,
             },
@@ -701,6 +711,17 @@ def uploads_that_stage(conn: psycopg.Connection, ids: set[uuid.UUID]) -> set[uui
     rows = conn.execute(
         "SELECT id FROM uploads WHERE id = ANY(%s) AND status = ANY(%s)",
         (list(ids), sorted(UNFINISHED | {Status.VALIDATED})),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def referenced_file_names(conn: psycopg.Connection, names: Collection[str]) -> set[str]:
+    """Those of the file `names` that an upload's storage URI ends with (`.../<name>`),
+    whatever directory spelling the URI was stored with."""
+    rows = conn.execute(
+        "SELECT DISTINCT substring(storage_uri from '[^/]*$') FROM uploads"
+        " WHERE substring(storage_uri from '[^/]*$') = ANY(%s)",
+        (list(names),),
     ).fetchall()
     return {row[0] for row in rows}
 

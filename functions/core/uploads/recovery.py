@@ -28,7 +28,13 @@ import psycopg
 from functions.core.config import get_settings
 from functions.core.db import connect
 from functions.core.periodic import Periodic
-from functions.core.uploads.records import Unfinished, mark_dispatched, unfinished_uploads
+from functions.core.storage import remove_unreferenced_files
+from functions.core.uploads.records import (
+    Unfinished,
+    mark_dispatched,
+    referenced_file_names,
+    unfinished_uploads,
+)
 from functions.core.uploads.status import Status
 from functions.core.uploads.workers import dead_local_worker
 
@@ -91,15 +97,21 @@ def reap_stalled(
     return sent
 
 
-def tidy_up(conn: psycopg.Connection, *, history_days: float) -> None:
+def tidy_up(
+    conn: psycopg.Connection, *, history_days: float, orphan_file_grace_seconds: float = 600.0
+) -> None:
     """What recovery also clears: the staging tables of uploads that will not use them any
-    more (failed, cancelled), and change history past its retention."""
+    more (failed, cancelled), change history past its retention, and stored files no upload
+    references, untouched for `orphan_file_grace_seconds` (a body cut off by a kill)."""
     from datetime import timedelta
 
     from functions.core.ingest import publish, staging
 
     staging.drop_orphans(conn)
     publish.prune_history(conn, older_than=timedelta(days=history_days))
+    remove_unreferenced_files(
+        lambda names: referenced_file_names(conn, names), grace_seconds=orphan_file_grace_seconds
+    )
 
 
 def reap_once(dispatch: Dispatch, *, pending_seconds: float | None = None) -> list[Stalled]:
@@ -108,7 +120,11 @@ def reap_once(dispatch: Dispatch, *, pending_seconds: float | None = None) -> li
     MOVIEDB_UPLOAD_REQUEUE_SECONDS)."""
     settings = get_settings()
     with connect() as conn:
-        tidy_up(conn, history_days=settings.history_days)
+        tidy_up(
+            conn,
+            history_days=settings.history_days,
+            orphan_file_grace_seconds=settings.orphan_file_grace_seconds,
+        )
         return reap_stalled(
             conn,
             dispatch,

@@ -50,7 +50,13 @@ class UploadStatus(BaseModel):
     )
     reverted: RevertCounts | None = Field(description="What the revert undid, once reverted.")
     ignored_columns: list[str] = Field(description="Columns of the file that are not loaded.")
-    error: str | None = Field(description="Why the upload failed, when it did.")
+    error_code: str | None = Field(
+        default=None,
+        description="Why the upload failed, a stable name: `invalid_csv_header`, "
+        "`unsupported_line_endings`, `too_many_rejected_rows`, `stored_file_missing`, "
+        "`storage_unavailable`, `database_unavailable`, `internal_error`.",
+    )
+    error: str | None = Field(description="Why the upload failed, for people.")
     attempts: int
     created_at: datetime
     started_at: datetime | None
@@ -133,6 +139,7 @@ def upload_view(upload: Upload, api_base: str) -> UploadStatus:
             else None
         ),
         ignored_columns=upload.ignored_columns,
+        error_code=upload.error_code,
         error=upload.error,
         attempts=upload.attempts,
         created_at=upload.created_at,
