@@ -374,7 +374,7 @@ def test_revert_names_what_it_undoes_then_reverts(page: Page, empty: Server) -> 
     dialog = page.get_by_role("dialog", name="Revert this upload?")
     expect(dialog).to_contain_text(
         f"removes the {counts['inserted']} movies it inserted and puts back the "
-        f"{counts['updated']} movies it updated"
+        f"{counts['updated']} movies it updated"  # 10 and 0: plural both
     )
     dialog.get_by_role("button", name="No, keep it").click()
     expect(dialog).to_be_hidden()

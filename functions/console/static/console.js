@@ -49,6 +49,10 @@ function countsTable(counts, caption = "Counts") {
       h("td", { class: "num" }, String(counts[name])))))));
 }
 
+function plural(n, word) {
+  return `${n} ${n === 1 ? word : `${word}s`}`;
+}
+
 function countsSentence(counts) {
   return COUNTS.map((name) => `${counts[name]} ${name}`).join(", ");
 }
@@ -220,7 +224,7 @@ async function renderDetail(upload, error, body) {
   if (upload.error) parts.push(h("h2", {}, "Error"), h("p", { class: "error" }, upload.error));
   if (upload.counts) parts.push(countsTable(upload.counts));
   if (upload.reverted) {
-    parts.push(h("p", {}, `The revert removed ${upload.reverted.removed} movies and restored ${upload.reverted.restored}.`));
+    parts.push(h("p", {}, `The revert removed ${plural(upload.reverted.removed, "movie")} and restored ${upload.reverted.restored}.`));
   }
   const actions = actionsFor(upload, error, body);
   if (actions) parts.push(actions);
@@ -275,8 +279,8 @@ function revertButton(upload, error, body) {
   const no = h("button", { type: "button", class: "secondary" }, "No, keep it");
   const dialog = h("dialog", { "aria-labelledby": "revert-title", "aria-describedby": "revert-what" },
     h("h2", { id: "revert-title" }, "Revert this upload?"),
-    h("p", { id: "revert-what" }, `This removes the ${c.inserted} movies it inserted and puts back the ` +
-      `${c.updated} movies it updated as they were before it (${upload.filename}).`),
+    h("p", { id: "revert-what" }, `This removes the ${plural(c.inserted, "movie")} it inserted and puts back the ` +
+      `${plural(c.updated, "movie")} it updated as they were before it (${upload.filename}).`),
     h("div", { class: "actions" }, yes, no));
   no.addEventListener("click", () => dialog.close());
   yes.addEventListener("click", async () => {
@@ -329,9 +333,8 @@ function changeSection(id, change, upload) {
         rows.append(h("tr", {}, cells));
       }
       shown += found.items.length;
-      const verb = upload.status === "validated" ? "would be" : "were";
-      summary.textContent = `${found.total} ${found.total === 1 ? "movie" : "movies"} ${verb} ${change}` +
-        `${found.total ? `; ${shown} shown` : ""}.`;
+      const verb = upload.status === "validated" ? "would be" : found.total === 1 ? "was" : "were";
+      summary.textContent = `${plural(found.total, "movie")} ${verb} ${change}${found.total ? `; ${shown} shown` : ""}.`;
       tableEl.hidden = found.total === 0;
       csv.hidden = found.total === 0;
       more.hidden = shown >= found.total;
@@ -402,7 +405,7 @@ async function historyView() {
       h("td", {}, statusWord(u.status)),
       COUNTS.map((name) => h("td", { class: "num" }, u.counts ? String(u.counts[name]) : "—"))));
     results.replaceChildren(
-      h("p", {}, `${found.total} uploads${status ? ` ${status}` : ""}, newest first. Page ${page} of ${pages}.`),
+      h("p", {}, `${plural(found.total, "upload")}${status ? ` ${status}` : ""}, newest first. Page ${page} of ${pages}.`),
       found.items.length ? table("Uploads", ["Created", "File", "Status", ...COUNTS], rows, { numeric: COUNTS })
         : h("p", {}, "No uploads."),
       h("nav", { class: "pager", "aria-label": "Pages" },
@@ -471,13 +474,13 @@ async function catalogueView() {
       h("td", { class: "num" }, m.vote_count ?? "—")));
     const { cursor, ...first } = query;
     results.replaceChildren(
-      h("p", {}, found.total === null ? `${found.items.length} movies on this page.` : `${found.total} movies found.`),
+      h("p", {}, found.total === null ? `${plural(found.items.length, "movie")} on this page.` : `${plural(found.total, "movie")} found.`),
       found.items.length ? table("Movies", ["Title", "Year", "Language", "Rating", "Votes"], rows,
         { numeric: ["Year", "Rating", "Votes"] }) : h("p", {}, "No movie matches."),
       h("nav", { class: "pager", "aria-label": "Pages" },
         cursor ? h("a", { href: viewUrl("catalogue", first) }, "First page") : null,
         found.next_cursor ? h("a", { href: viewUrl("catalogue", { ...query, cursor: found.next_cursor }), rel: "next" }, "Next page") : null));
-    announce(found.total === null ? "Movies listed" : `${found.total} movies found`);
+    announce(found.total === null ? "Movies listed" : `${plural(found.total, "movie")} found`);
   } catch (err) {
     showError(error, err);
   }
