@@ -1,4 +1,5 @@
-"""The full API: every router under /api/v1, with /docs and /openapi.json.
+"""The full API: every router under /api/v1, with /docs and /openapi.json, and the web console
+at `/` (`functions/console/`, static files; served by this app only).
 
 What `moviedb serve` runs (uvicorn `functions.api:app`) and, as `handler`, a Lambda function
 serving every route at once. The error shape and the mapping of errors to HTTP responses are
@@ -14,7 +15,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from mangum import Mangum
 
-from functions import movies, ping, presigned, upload, uploads, webhooks
+from functions import console, movies, ping, presigned, upload, uploads, webhooks
 from functions.core.ingest.dispatch import shutdown_in_process
 from functions.web import create_app
 from functions.web.metrics import MetricsMiddleware, metrics_endpoint
@@ -34,5 +35,6 @@ app = create_app(
 app.router.lifespan_context = lifespan
 app.add_middleware(MetricsMiddleware)
 app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+console.install(app)
 # Lambda: no lifespan (Mangum would run it on every invocation); pools open lazily.
 handler = Mangum(app, lifespan="off")
