@@ -19,9 +19,9 @@ from functions.core.errors import MovieDbError
 from functions.core.ingest.intake import ingest_local_file
 from functions.core.ingest.pipeline import Progress, run_upload
 from functions.core.ingest.review import cancel, change_set, publish_validated, revert
+from functions.core.ingest.upkeep import start_reaper
 from functions.core.schema import migrate
 from functions.core.uploads.records import Upload, get_upload, rejects_csv
-from functions.core.uploads.recovery import start_reaper
 from functions.core.uploads.status import Status
 
 SUMMARY_FIELDS = ("received", "inserted", "updated", "unchanged", "rejected")

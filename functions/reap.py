@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.core.ingest.dispatch import to_ingest_queue
-from functions.core.uploads.recovery import reap_once
+from functions.core.ingest.upkeep import reap_once
 from functions.logs import configure_lambda_logging
 
 

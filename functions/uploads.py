@@ -4,9 +4,6 @@ GET /uploads/{id}/rejects, GET /uploads/{id}/changes; POST /uploads/{id}/publish
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import uuid
 from datetime import date
 from itertools import chain
@@ -19,7 +16,13 @@ from pydantic import BaseModel, Field
 from functions.core.db import get_pool
 from functions.core.events.stream import upload_stream
 from functions.core.ingest.dispatch import dispatcher
-from functions.core.ingest.review import cancel, change_set, publish_validated, revert
+from functions.core.ingest.review import (
+    cancel,
+    change_set,
+    change_set_csv,
+    publish_validated,
+    revert,
+)
 from functions.core.uploads.records import Upload, get_upload, list_uploads, rejects_csv
 from functions.core.uploads.status import Status
 from functions.core.uploads.view import UploadStatus, upload_view
@@ -144,31 +147,6 @@ class ChangeList(BaseModel):
     page_size: int
 
 
-CHANGE_CSV_FIELDS = (
-    "title",
-    "release_date",
-    "original_language",
-    "movie_id",
-    "field",
-    "before",
-    "after",
-)
-
-
-def _changes_csv(items: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CHANGE_CSV_FIELDS)
-    for item in items:
-        key = [item["title"], item["release_date"], item["original_language"], item["movie_id"]]
-        fields = item.get("changes") or {}
-        if not fields:
-            writer.writerow([*key, "", "", ""])
-        for name, values in fields.items():
-            writer.writerow([*key, name, json.dumps(values["before"]), json.dumps(values["after"])])
-    return buffer.getvalue()
-
-
 @router.get(
     "/uploads/{upload_id}/changes",
     summary="The change set of an upload: the movies it inserts or updates",
@@ -194,7 +172,7 @@ def changes(
     found = change_set(conn, upload_id, change, page=page, page_size=page_size)
     if format == "csv":
         return Response(
-            _changes_csv(found.items),
+            change_set_csv(found.items),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="changes-{upload_id}-{change}.csv"'

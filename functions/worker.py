@@ -23,9 +23,9 @@ from functions.core.errors import UploadNotFound
 from functions.core.events.sender import start_sender
 from functions.core.ingest.dispatch import to_celery
 from functions.core.ingest.pipeline import LeaseLost, run_upload
+from functions.core.ingest.upkeep import start_reaper
 from functions.core.periodic import Periodic
 from functions.core.queue import INGEST_TASK, TRANSIENT_ERRORS, celery_config, is_transient
-from functions.core.uploads.recovery import start_reaper
 from functions.logs import configure_logging
 
 logger = logging.getLogger(__name__)

@@ -58,6 +58,14 @@ def get_pool() -> ConnectionPool:
     return _pool
 
 
+def pool_in_use() -> int:
+    """Connections of this process's pool lent out now (0 when it was never opened)."""
+    if _pool is None:
+        return 0
+    stats = _pool.get_stats()
+    return int(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+
+
 def close_pool() -> None:
     global _pool
     with _pool_lock:

@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from functions.core.db import get_pool
+from functions.core.db import get_pool, pool_in_use
 from functions.web import API_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class MetricsMiddleware:
             REQUEST_SECONDS.labels(template, scope["method"], str(status[0])).observe(
                 time.perf_counter() - started
             )
-            _record_pool()
+            POOL_IN_USE.set(pool_in_use())
 
 
 def route_template(scope: Scope) -> str:
@@ -87,14 +87,6 @@ def route_template(scope: Scope) -> str:
     if scope.get("path", "").startswith(API_PREFIX) and not template.startswith(API_PREFIX):
         return API_PREFIX + template
     return template
-
-
-def _record_pool() -> None:
-    from functions.core import db
-
-    if db._pool is not None:  # never open a pool just to measure it
-        stats = db._pool.get_stats()
-        POOL_IN_USE.set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
 
 
 class DatabaseCollector(Collector):

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from functions.core.ingest.intake import accept_upload
-from functions.core.uploads.recovery import reap_once
+from functions.core.ingest.upkeep import reap_once
 from tests.api_support import api_env, csv_bytes, row
 
 __all__ = ["api_env"]

@@ -13,7 +13,7 @@ import pytest
 from functions.core.config import get_settings
 from functions.core.ingest.dispatch import in_process, shutdown_in_process
 from functions.core.ingest.intake import accept_upload
-from functions.core.uploads.recovery import reap_once, start_reaper
+from functions.core.ingest.upkeep import reap_once, start_reaper
 from tests.api_support import api_env, csv_bytes, row
 
 __all__ = ["api_env"]

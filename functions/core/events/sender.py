@@ -19,7 +19,7 @@ import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -45,24 +45,17 @@ API_PREFIX = "/api/v1"
 SNS_NAMESPACE = uuid.UUID("3a0f8f47-5d7c-4a39-9d55-6a3f0a1f3e21")
 
 
+_TIMESTAMPS = tuple(f.name for f in fields(Upload) if "datetime" in str(f.type))
+
+
 def _upload_from_row(row: dict[str, Any]) -> Upload:
     """The upload as the outbox kept it (to_jsonb of its row)."""
     values = dict(row)
-    for name in (
-        "lease_expires_at",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "updated_at",
-        "validated_at",
-        "published_at",
-        "cancelled_at",
-        "reverted_at",
-    ):
+    for name in _TIMESTAMPS:
         if values.get(name) is not None:
             values[name] = datetime.fromisoformat(values[name])
     values["id"] = uuid.UUID(values["id"])
-    known = Upload.__dataclass_fields__
+    known = {f.name for f in fields(Upload)}
     return Upload(**{k: v for k, v in values.items() if k in known})
 
 

@@ -22,11 +22,7 @@ from psycopg import sql
 from functions.core.catalogue.columns import MOVIE_COLUMNS
 from functions.core.catalogue.version import advance_catalogue_version
 from functions.core.errors import MovieDbError
-from functions.core.ingest.staging import (
-    VALUE_COLUMNS,
-    changes_table,
-    cols,
-)
+from functions.core.ingest.staging import VALUE_COLUMNS, changes_table, cols, json_pairs
 
 # Publishes and reverts take this transaction-level advisory lock: one at a time, so two
 # change sets never interleave (and never deadlock on the same movies).
@@ -58,15 +54,6 @@ class RevertUnavailable(MovieDbError):
             f"upload {self.upload_id} cannot be reverted: the record of what it changed has "
             "passed its retention (MOVIEDB_HISTORY_DAYS)"
         )
-
-
-def _json_pairs(alias: str, columns: tuple[str, ...]) -> sql.Composable:
-    return sql.SQL(", ").join(
-        sql.SQL("{name}, {alias}.{column}").format(
-            name=sql.Literal(c), alias=sql.Identifier(alias), column=sql.Identifier(c)
-        )
-        for c in columns
-    )
 
 
 _KEEP_BEFORE = """
@@ -108,8 +95,8 @@ def publish(cur: psycopg.Cursor, upload_id: uuid.UUID) -> int:
     cur.execute(
         sql.SQL(_KEEP_BEFORE).format(
             changes=changes,
-            m_pairs=_json_pairs("m", VALUE_COLUMNS),
-            c_pairs=_json_pairs("c", VALUE_COLUMNS),
+            m_pairs=json_pairs("m"),
+            c_pairs=json_pairs("c"),
         ),
         params,
     )

@@ -3,6 +3,9 @@ cancel it, revert it. Each is one call for the API and the CLI alike."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -86,6 +89,32 @@ def change_set(
             item["changes"] = changed_fields(row["before"], row["after"])
         items.append(item)
     return ChangePage(items, total)
+
+
+CHANGE_CSV_FIELDS = (
+    "title",
+    "release_date",
+    "original_language",
+    "movie_id",
+    "field",
+    "before",
+    "after",
+)
+
+
+def change_set_csv(items: list[dict[str, Any]]) -> str:
+    """A page of the change set as CSV: one line per changed field (one per movie inserted)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CHANGE_CSV_FIELDS)
+    for item in items:
+        key = [item["title"], item["release_date"], item["original_language"], item["movie_id"]]
+        fields = item.get("changes") or {}
+        if not fields:
+            writer.writerow([*key, "", "", ""])
+        for name, values in fields.items():
+            writer.writerow([*key, name, json.dumps(values["before"]), json.dumps(values["after"])])
+    return buffer.getvalue()
 
 
 def publish_validated(

@@ -185,8 +185,8 @@ def staged_changes(
             """
         ).format(
             changes=changes,
-            m_pairs=_json_pairs("m"),
-            c_pairs=_json_pairs("c"),
+            m_pairs=json_pairs("m"),
+            c_pairs=json_pairs("c"),
         ),
         (change, limit, offset),
     ).fetchall()
@@ -197,12 +197,13 @@ def staged_changes(
     return [_change_item(row) for row in page], int(total[0]) if total else 0
 
 
-def _json_pairs(alias: str) -> sql.Composable:
+def json_pairs(alias: str, columns: Iterable[str] = VALUE_COLUMNS) -> sql.Composable:
+    """`'column', alias.column, ...` for jsonb_build_object: the row's values by name."""
     return sql.SQL(", ").join(
         sql.SQL("{name}, {alias}.{column}").format(
             name=sql.Literal(c), alias=sql.Identifier(alias), column=sql.Identifier(c)
         )
-        for c in VALUE_COLUMNS
+        for c in columns
     )
 
 
