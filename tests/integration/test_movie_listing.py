@@ -75,12 +75,25 @@ def movies_db(clean_db: str) -> Iterator[psycopg.Connection]:
 def _expected_ids(
     conn: psycopg.Connection, sort_by: str, order: str, where: str = "true"
 ) -> list[int]:
-    """The listing's order computed in Python: values sorted, ties by id, NULLs last."""
+    """The listing's order computed in Python: values sorted, ties by id, NULLs last; ties of
+    vote_average first by vote_count, highest first (NULL last), in both directions."""
     column = "id" if sort_by == "id" else sort_by
-    rows = conn.execute(f"SELECT {column}, id FROM movies WHERE {where}").fetchall()
+    rows = conn.execute(f"SELECT {column}, id, vote_count FROM movies WHERE {where}").fetchall()
     desc = order == "desc"
-    valued = sorted((r for r in rows if r[0] is not None), key=lambda r: (r[0], r[1]), reverse=desc)
-    nulls = sorted((r for r in rows if r[0] is None), key=lambda r: r[1], reverse=desc)
+
+    def tie_break(row: tuple) -> tuple:
+        if sort_by != "vote_average":
+            return (row[1],)
+        votes = row[2]  # highest first, unknown last, whichever the direction
+        better_known_first = (votes is None, -(votes or 0))
+        if desc:
+            better_known_first = (votes is not None, votes or 0)
+        return (*better_known_first, row[1])
+
+    valued = sorted(
+        (r for r in rows if r[0] is not None), key=lambda r: (r[0], *tie_break(r)), reverse=desc
+    )
+    nulls = sorted((r for r in rows if r[0] is None), key=tie_break, reverse=desc)
     return [r[1] for r in valued + nulls]
 
 
@@ -135,6 +148,25 @@ def test_the_last_page_has_no_next_cursor_and_a_full_page_before_it_has_one(
     assert last.next_cursor is None
     before = search_movies(movies_db, MovieQuery(page=11, page_size=10))
     assert before.next_cursor is not None
+
+
+def test_without_a_sort_the_listing_is_the_original_systems_newest_first(
+    movies_db: psycopg.Connection,
+):
+    newest_first = _expected_ids(movies_db, "release_date", "desc")
+    assert _walk_pages(movies_db, {"page_size": 9}) == newest_first
+    assert _walk_cursor(movies_db, {"page_size": 9}) == newest_first
+
+
+def test_vote_average_ties_put_the_better_known_film_first(movies_db: psycopg.Connection):
+    for order in ("asc", "desc"):
+        page = search_movies(
+            movies_db, MovieQuery(sort_by="vote_average", sort_order=order, page_size=100)
+        )
+        rated = [m for m in page.items if m.vote_average is not None]
+        for before, after in itertools.pairwise(rated):
+            if before.vote_average == after.vote_average:
+                assert (before.vote_count or -1) >= (after.vote_count or -1), order
 
 
 def test_a_page_cursor_continues_where_the_page_ended(movies_db: psycopg.Connection):

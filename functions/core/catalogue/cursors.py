@@ -13,11 +13,14 @@ from datetime import date
 from typing import Any
 
 from functions.core.catalogue.columns import SORT_COLUMNS
+from functions.core.catalogue.order import SortKey, stretches
 from functions.core.config import get_settings
 from functions.core.limits import INT4_MAX, INT8_MAX
 
 MAX_CURSOR_LENGTH = 1000
-CURSOR_VERSION = 1
+# 2: the position is a stretch of the order and its sort keys (order.py); version 1 cursors
+# name a place in the orders before the original system's tie-breaks and are refused.
+CURSOR_VERSION = 2
 
 
 class InvalidCursor(ValueError):
@@ -29,12 +32,14 @@ class InvalidCursor(ValueError):
 
 @dataclass(frozen=True)
 class Position:
-    """Where a page ended: the last movie's sort value and id, for the listing it belongs to."""
+    """Where a page ended, for the listing it belongs to: the stretch of the order the last
+    movie is in, its sort keys there but the id (order.py), and its id."""
 
     sort_by: str
     sort_order: str
     fingerprint: str
-    value: Any  # date | float | int | str | None (None: in the NULLs at the end)
+    stretch: int
+    keys: tuple[Any, ...]  # date | float | int | str, one per key of the stretch but the id
     id: int
 
 
@@ -57,16 +62,15 @@ def _signature(payload: bytes) -> bytes:
 
 
 def encode_cursor(position: Position) -> str:
-    value = position.value
-    if isinstance(value, date):
-        value = value.isoformat()
+    keys = [value.isoformat() if isinstance(value, date) else value for value in position.keys]
     payload = json.dumps(
         [
             CURSOR_VERSION,
             position.sort_by,
             position.sort_order,
             position.fingerprint,
-            value,
+            position.stretch,
+            keys,
             position.id,
         ],
         ensure_ascii=False,
@@ -75,28 +79,19 @@ def encode_cursor(position: Position) -> str:
     return f"{_b64encode(payload)}.{_b64encode(_signature(payload))}"
 
 
-def _cursor_value(sort_by: str, raw: object) -> Any:
-    """The sort value from a cursor, checked against the column's type."""
-    if sort_by == "id":
-        if raw is not None:
-            raise InvalidCursor()
-        return None
-    sql_type, nullable = SORT_COLUMNS[sort_by]
-    if raw is None:
-        if not nullable:
-            raise InvalidCursor()
-        return None
-    if sql_type == "date" and isinstance(raw, str):
+def _key_value(key: SortKey, raw: object) -> Any:
+    """One sort key's value from a cursor, checked against the key's type."""
+    if key.sql_type == "date" and isinstance(raw, str):
         try:
             return date.fromisoformat(raw)
         except ValueError:
             raise InvalidCursor() from None
-    if sql_type == "real" and type(raw) in (int, float) and 0 <= raw <= 10:  # type: ignore[operator]
+    if key.sql_type == "real" and type(raw) in (int, float) and -1 <= raw <= 11:  # type: ignore[operator]
         return float(raw)  # type: ignore[arg-type]
-    int_max = INT4_MAX if sql_type == "integer" else INT8_MAX
-    if sql_type in ("integer", "bigint") and type(raw) is int and 0 <= raw <= int_max:
+    int_max = INT4_MAX if key.sql_type == "integer" else INT8_MAX
+    if key.sql_type in ("integer", "bigint") and type(raw) is int and -int_max <= raw <= int_max:
         return raw
-    if sql_type == "text" and isinstance(raw, str) and 0 < len(raw) <= 500:
+    if key.sql_type == "text" and isinstance(raw, str) and 0 < len(raw) <= 500:
         return raw
     raise InvalidCursor()
 
@@ -113,13 +108,22 @@ def decode_cursor(text: str) -> Position:
         fields = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InvalidCursor() from None
-    if not isinstance(fields, list) or len(fields) != 6 or fields[0] != CURSOR_VERSION:
+    if not isinstance(fields, list) or not fields or fields[0] != CURSOR_VERSION:
         raise InvalidCursor("cursor is from another version of the service")
-    _, sort_by, sort_order, fingerprint, raw, movie_id = fields
+    if len(fields) != 7:
+        raise InvalidCursor()
+    _, sort_by, sort_order, fingerprint, stretch, raw_keys, movie_id = fields
     if sort_by not in ("id", *SORT_COLUMNS) or sort_order not in ("asc", "desc"):
         raise InvalidCursor()
-    if not isinstance(fingerprint, str) or type(movie_id) is not int:
+    if not isinstance(fingerprint, str) or type(movie_id) is not int or type(stretch) is not int:
         raise InvalidCursor()
     if not 1 <= movie_id <= INT8_MAX:
         raise InvalidCursor()
-    return Position(sort_by, sort_order, fingerprint, _cursor_value(sort_by, raw), movie_id)
+    order = stretches(sort_by, sort_order)
+    if not 0 <= stretch < len(order):
+        raise InvalidCursor()
+    key_types = order[stretch].keys[:-1]
+    if not isinstance(raw_keys, list) or len(raw_keys) != len(key_types):
+        raise InvalidCursor()
+    keys = tuple(_key_value(key, raw) for key, raw in zip(key_types, raw_keys, strict=True))
+    return Position(sort_by, sort_order, fingerprint, stretch, keys, movie_id)

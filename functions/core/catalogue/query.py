@@ -10,11 +10,12 @@ from datetime import date
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from functions.core.catalogue.columns import SortBy, SortOrder
 from functions.core.catalogue.cursors import MAX_CURSOR_LENGTH, Position, decode_cursor
 from functions.core.catalogue.languages import language_code, spoken_names
+from functions.core.catalogue.order import DEFAULT_SORT_BY, DEFAULT_SORT_ORDER
 from functions.core.limits import INT4_MAX, INT8_MAX
 
 CountMode = Literal["exact", "estimated", "none"]
@@ -98,8 +99,16 @@ class MovieQuery(BaseModel):
         "or digits in a row; empty (or only spaces) means no filter.",
         examples=["story"],
     )
-    sort_by: SortBy = Field("id", description="Sort column; ties are broken by id.")
-    sort_order: SortOrder = Field("asc", description="NULLs come last in both orders.")
+    sort_by: SortBy = Field(
+        DEFAULT_SORT_BY,
+        description="Sort column. Not given: `release_date` newest first, as the original API. "
+        "Ties are broken by id; `vote_average` ties first by `vote_count`, highest first.",
+    )
+    sort_order: SortOrder = Field(
+        DEFAULT_SORT_ORDER,
+        description="`desc` when `sort_by` is not given either, else `asc`. NULLs come last "
+        "in both orders.",
+    )
     count: CountMode = Field(
         "exact", description="`exact` (cached briefly), `estimated` (planner) or `none`."
     )
@@ -109,6 +118,22 @@ class MovieQuery(BaseModel):
         description="`next_cursor` of the previous page: keyset pagination, fast at any depth. "
         "Send the same filters and sort with it; do not combine it with `page`.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_order(cls, data: Any) -> Any:
+        # No sort named: the original system's order (newest first). A named sort_by keeps
+        # this service's default direction, ascending.
+        if not isinstance(data, dict):
+            return data
+        data = {
+            name: value
+            for name, value in data.items()
+            if value is not None or name not in ("sort_by", "sort_order")
+        }
+        if "sort_order" not in data:
+            data["sort_order"] = "asc" if "sort_by" in data else DEFAULT_SORT_ORDER
+        return data
 
     @field_validator("language", "spoken_language", "q", "cursor")
     @classmethod

@@ -5,12 +5,15 @@ The parts: the request and answer models (query.py), cursors (cursors.py), the S
 
 `MovieQuery` is the validated request (the API's query parameters, typed); `search_movies(conn,
 query)` answers it with a `MoviePage`, `get_movie(conn, id)` returns one movie. The indexes that
-serve these statements are in functions/core/schema/migrations/0002_query_indexes.sql;
+serve these statements are in functions/core/schema/migrations/0007_index_economy.sql;
 docs/api-movies.md says what each parameter means and which index answers which combination.
 
 Choices:
-- Every order is `<sort column> <dir> NULLS LAST, id <dir>`: total and deterministic, so walking
-  the pages (by `page` or by `cursor`) returns each matching movie exactly once.
+- Every order is `<sort column> <dir> NULLS LAST, id <dir>` (`vote_average` ties broken by
+  `vote_count DESC NULLS LAST` first, as the original system did): total and deterministic, so
+  walking the pages (by `page` or by `cursor`) returns each matching movie exactly once. With no
+  `sort_by`, the original's order: `release_date` newest first. An order is read in stretches,
+  one index range each (order.py).
 - Year filters become `release_date` ranges (`release_year` is generated from `release_date`), so
   the release_date indexes serve them.
 - `cursor` (keyset pagination) is the fast path at any depth. It is opaque and signed
@@ -31,15 +34,15 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from functions.core.catalogue.columns import SORT_COLUMNS
 from functions.core.catalogue.counts import CountCache, estimated_count, exact_count
 from functions.core.catalogue.cursors import Position, encode_cursor
+from functions.core.catalogue.order import stretches
 from functions.core.catalogue.query import Movie, MoviePage, MovieQuery
 from functions.core.catalogue.statements import (
     SELECT_LIST,
     Statement,
-    nulls_statement,
-    page_statement,
+    stretch_count_statement,
+    stretch_statement,
 )
 from functions.core.limits import INT8_MAX
 
@@ -50,32 +53,65 @@ def _fetch(conn: psycopg.Connection, statement: Statement) -> list[dict[str, Any
         return cur.fetchall()
 
 
+def _page_rows(conn: psycopg.Connection, query: MovieQuery, want: int) -> list[tuple[int, dict]]:
+    """Up to `want` movies from where the page begins, each with the stretch of the order it
+    was found in: the stretches in turn, until the page is full."""
+    order = stretches(query.sort_by, query.sort_order)
+    after = query.after
+    first = after.stretch if after is not None else 0
+    offset = query.offset if after is None else 0
+    found: list[tuple[int, dict]] = []
+    for index in range(first, len(order)):
+        statement = stretch_statement(
+            query,
+            want - len(found),
+            stretch=index,
+            after=after if index == first else None,
+            offset=offset,
+        )
+        rows = _fetch(conn, statement)
+        found += [(index, row) for row in rows]
+        if len(found) >= want or index == len(order) - 1:
+            break
+        if offset and not rows:
+            # the page begins past this stretch: skip what it holds in the next one
+            count = stretch_count_statement(query, index)
+            row = conn.execute(count.query, count.params).fetchone()
+            offset -= int(row[0]) if row else 0
+        else:
+            offset = 0
+    return found
+
+
 def search_movies(
     conn: psycopg.Connection, query: MovieQuery, *, count_cache: CountCache | None = None
 ) -> MoviePage:
     """One page of the listing, its total as `query.count` asks, and the next page's cursor."""
     want = query.page_size + 1  # one more tells whether there is a next page
-    rows = _fetch(conn, page_statement(query, want))
-    nullable = query.sort_by in SORT_COLUMNS and SORT_COLUMNS[query.sort_by][1]
-    after = query.after
-    if after is not None and after.value is not None and nullable and len(rows) < want:
-        # The keyset ran past the last non-NULL value: continue into the NULLs.
-        rows += _fetch(conn, nulls_statement(query, want - len(rows)))
+    found = _page_rows(conn, query, want)
     next_cursor = None
-    if len(rows) > query.page_size:
-        rows = rows[: query.page_size]
-        last = rows[-1]
-        value = None if query.sort_by == "id" else last[query.sort_by]
-        position = Position(query.sort_by, query.sort_order, query.filter_key, value, last["id"])
+    if len(found) > query.page_size:
+        found = found[: query.page_size]
+        stretch, last = found[-1]
+        keys = tuple(value for name, value in last.items() if name.startswith("sort_key_"))
+        position = Position(
+            query.sort_by, query.sort_order, query.filter_key, stretch, keys, last["id"]
+        )
         next_cursor = encode_cursor(position)
     total: int | None = None
     if query.count == "exact":
         total = exact_count(conn, query, count_cache)
     elif query.count == "estimated":
         total = estimated_count(conn, query)
-    # one validation pass for the whole page (the rows are typed by the database already)
+    # one validation pass for the whole page (the rows are typed by the database already;
+    # their sort keys are left out by the model)
     return MoviePage.model_validate(
-        {"items": rows, "total": total, "count": query.count, "next_cursor": next_cursor}
+        {
+            "items": [row for _, row in found],
+            "total": total,
+            "count": query.count,
+            "next_cursor": next_cursor,
+        }
     )
 
 

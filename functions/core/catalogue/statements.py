@@ -1,7 +1,7 @@
 """The listing's SQL: statements composed with psycopg.sql (identifiers quoted, values always
 parameters), rendered once per shape (which filters, which sort, cursor or page); a request only
-fills in the parameters. The indexes that serve them are in
-functions/core/schema/migrations/0002_query_indexes.sql."""
+fills in the parameters. The orders are in order.py, the indexes that serve them in
+functions/core/schema/migrations/0007_index_economy.sql."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 from psycopg import sql
 
-from functions.core.catalogue.columns import MOVIE_FIELDS, SORT_COLUMNS
+from functions.core.catalogue.columns import MOVIE_FIELDS
+from functions.core.catalogue.cursors import Position
+from functions.core.catalogue.order import Stretch, stretches
 from functions.core.catalogue.query import MAX_YEAR, MIN_YEAR, MovieQuery
 
 SELECT_LIST = sql.SQL(", ").join(sql.Identifier("m", name) for name in MOVIE_FIELDS)
@@ -30,7 +32,8 @@ _FILTER_SQL: dict[str, sql.SQL] = {
 }
 
 
-# Filters on columns the sort indexes carry (INCLUDE): checked inside the index.
+# Filters an index can check without reading the row (the language index carries the years and
+# the rating columns; genre_id and vote_count have indexes of their own): a page's ids first.
 _CARRIED_FILTERS = frozenset({"date_low", "date_high", "language", "genre_id", "min_votes"})
 
 
@@ -90,74 +93,72 @@ def _where(conditions: Sequence[sql.Composable]) -> sql.Composable:
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
 
 
-def order_by(sort_by: str, sort_order: str) -> sql.Composable:
-    """`<column> <dir> NULLS LAST, id <dir>`: the order every index in 0002 is built for."""
-    direction = sql.SQL("DESC" if sort_order == "desc" else "ASC")
-    if sort_by == "id":
-        return sql.SQL("m.id {}").format(direction)
-    if not SORT_COLUMNS[sort_by][1]:
-        # NOT NULL: a plain order, so a backward scan of the ascending index serves DESC
-        return sql.SQL("{} {}, m.id {}").format(sql.Identifier("m", sort_by), direction, direction)
-    return sql.SQL("{} {} NULLS LAST, m.id {}").format(
-        sql.Identifier("m", sort_by), direction, direction
+def _keys(stretch: Stretch) -> list[sql.Composable]:
+    return [sql.SQL(key.expression) for key in stretch.keys]
+
+
+def order_by(stretch: Stretch, sort_order: str) -> sql.Composable:
+    """The stretch's keys in the order's direction: the order its index holds (order.py)."""
+    direction = sql.SQL(" DESC" if sort_order == "desc" else "")
+    return sql.SQL(", ").join(key + direction for key in _keys(stretch))
+
+
+def sort_key_columns(stretch: Stretch) -> sql.Composable:
+    """The stretch's keys but `id`, selected as `sort_key_<n>`: what a cursor keeps."""
+    return sql.SQL("").join(
+        sql.SQL(", {} AS {}").format(key, sql.Identifier(f"sort_key_{n}"))
+        for n, key in enumerate(_keys(stretch)[:-1])
     )
 
 
-Keyset = Literal["none", "value", "null", "nulls_start"]
-
-
-def _keyset_sql(sort_by: str, sort_order: str, keyset: Keyset) -> list[sql.Composable]:
-    """Rows after the cursor's position in the listing's order.
-
-    `value`: after (value, id) among the non-NULL values (a row comparison, which the sort index
-    answers by seeking); `null`: after id within the NULLs; `nulls_start`: the NULLs from the
-    start (once the non-NULL values ran out).
-    """
-    if keyset == "none":
-        return []
-    after = sql.SQL(">" if sort_order == "asc" else "<")
-    if sort_by == "id":
-        return [sql.SQL("m.id {} %(after_id)s").format(after)]
-    column = sql.Identifier("m", sort_by)
-    if keyset == "nulls_start":
-        return [sql.SQL("{} IS NULL").format(column)]
-    if keyset == "null":
-        return [
-            sql.SQL("{} IS NULL").format(column),
-            sql.SQL("m.id {} %(after_id)s").format(after),
-        ]
-    sql_type, _ = SORT_COLUMNS[sort_by]
-    return [
-        sql.SQL("({}, m.id) {} (%(after_value)s::{}, %(after_id)s)").format(
-            column, after, sql.SQL(sql_type)
-        )
+def _after(stretch: Stretch, sort_order: str) -> sql.Composable:
+    """Rows after a cursor's position within the stretch: a row comparison of its keys, which
+    the index answers by seeking to the position."""
+    keys = _keys(stretch)
+    values: list[sql.Composable] = [
+        sql.SQL("%(after_{})s::{}").format(sql.SQL(str(n)), sql.SQL(key.sql_type))
+        for n, key in enumerate(stretch.keys[:-1])
     ]
+    values.append(sql.SQL("%(after_id)s"))
+    return sql.SQL("({}) {} ({})").format(
+        sql.SQL(", ").join(keys),
+        sql.SQL(">" if sort_order == "asc" else "<"),
+        sql.SQL(", ").join(values),
+    )
 
 
 @lru_cache(maxsize=2048)
 def _render_page(
-    filters: tuple[str, ...], sort_by: str, sort_order: str, keyset: Keyset, offset: bool
+    filters: tuple[str, ...],
+    sort_by: str,
+    sort_order: str,
+    stretch_index: int,
+    after: bool,
+    offset: bool,
 ) -> bytes:
-    conditions = [
-        *(_FILTER_SQL[name] for name in filters),
-        *_keyset_sql(sort_by, sort_order, keyset),
-    ]
-    order = order_by(sort_by, sort_order)
+    stretch = stretches(sort_by, sort_order)[stretch_index]
+    conditions: list[sql.Composable] = [_FILTER_SQL[name] for name in filters]
+    if stretch.condition is not None:
+        conditions.append(sql.SQL(stretch.condition))
+    if after:
+        conditions.append(_after(stretch, sort_order))
+    order = order_by(stretch, sort_order)
+    fields = SELECT_LIST + sort_key_columns(stretch)
     if not offset and not set(filters) & _CARRIED_FILTERS:
-        # Straight down the sort index: nothing to skip, and no filter the index could check
+        # Straight down the sort index: nothing to skip, and no filter an index could check
         # (spoken_language and q need the row anyway).
         statement = sql.SQL(
             "SELECT {fields} FROM movies m{where} ORDER BY {order} LIMIT %(limit)s"
-        ).format(fields=SELECT_LIST, where=_where(conditions), order=order)
+        ).format(fields=fields, where=_where(conditions), order=order)
     else:
-        # Deferred join: find the page's ids first, in a sort index that carries the filter
-        # columns (index-only once the table is vacuumed), then read just those rows.
+        # Deferred join: find the page's ids first (from the index alone where it carries the
+        # filter columns, once the table is vacuumed), then read just those rows.
         statement = sql.SQL(
             "SELECT {fields} FROM ("
             "SELECT m.id FROM movies m{where} ORDER BY {order}{offset} LIMIT %(limit)s"
             ") page JOIN movies m ON m.id = page.id ORDER BY {order}"
         ).format(
-            fields=SELECT_LIST,
+            fields=fields,
             where=_where(conditions),
             order=order,
             offset=sql.SQL(" OFFSET %(offset)s") if offset else sql.SQL(""),
@@ -166,40 +167,48 @@ def _render_page(
 
 
 def page_statement(query: MovieQuery, limit: int) -> Statement:
-    """The statement for one page: by cursor (keyset) or by page number (OFFSET)."""
+    """The first statement of the query's page: from its cursor's position, or past its offset
+    in the order's first stretch."""
+    after = query.after
+    if after is not None:
+        return stretch_statement(query, limit, stretch=after.stretch, after=after)
+    return stretch_statement(query, limit, stretch=0, offset=query.offset)
+
+
+def stretch_statement(
+    query: MovieQuery,
+    limit: int,
+    *,
+    stretch: int,
+    after: Position | None = None,
+    offset: int = 0,
+) -> Statement:
+    """Up to `limit` movies of the order's stretch number `stretch` (order.py), after the
+    cursor's position `after` (keyset) or past `offset` movies."""
     params = filter_params(query)
     filters = tuple(params)
     params["limit"] = limit
-    position = query.after
-    keyset: Keyset = "none"
-    if position is not None:
-        params["after_id"] = position.id
-        if query.sort_by == "id" or position.value is not None:
-            keyset = "value"
-            if query.sort_by != "id":
-                params["after_value"] = position.value
-        else:
-            keyset = "null"
-    elif query.offset:
-        params["offset"] = query.offset
+    if after is not None:
+        params["after_id"] = after.id
+        params.update({f"after_{n}": value for n, value in enumerate(after.keys)})
+    elif offset:
+        params["offset"] = offset
     query_bytes = _render_page(
-        filters, query.sort_by, query.sort_order, keyset, position is None and query.offset > 0
+        filters,
+        query.sort_by,
+        query.sort_order,
+        stretch,
+        after is not None,
+        after is None and offset > 0,
     )
     return Statement(query_bytes, params)
 
 
-def nulls_statement(query: MovieQuery, limit: int) -> Statement:
-    """The first rows of the NULL part of a nullable sort (after the non-NULL part ran out)."""
-    params = filter_params(query)
-    filters = tuple(params)
-    params["limit"] = limit
-    query_bytes = _render_page(filters, query.sort_by, query.sort_order, "nulls_start", False)
-    return Statement(query_bytes, params)
-
-
 @lru_cache(maxsize=256)
-def _render_count(filters: tuple[str, ...], explain: bool) -> bytes:
-    conditions = [_FILTER_SQL[name] for name in filters]
+def _render_count(filters: tuple[str, ...], explain: bool, condition: str | None = None) -> bytes:
+    conditions: list[sql.Composable] = [_FILTER_SQL[name] for name in filters]
+    if condition is not None:
+        conditions.append(sql.SQL(condition))
     if explain:
         text = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM movies m{where}")
     else:
@@ -210,6 +219,14 @@ def _render_count(filters: tuple[str, ...], explain: bool) -> bytes:
 def count_statement(query: MovieQuery) -> Statement:
     params = filter_params(query)
     return Statement(_render_count(tuple(params), False), params)
+
+
+def stretch_count_statement(query: MovieQuery, stretch: int) -> Statement:
+    """The number of matching movies in one stretch of the order (a page by number that
+    begins past the stretch skips that many)."""
+    params = filter_params(query)
+    condition = stretches(query.sort_by, query.sort_order)[stretch].condition
+    return Statement(_render_count(tuple(params), False, condition), params)
 
 
 def count_plan_statement(query: MovieQuery) -> Statement:

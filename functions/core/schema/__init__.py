@@ -10,6 +10,8 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
 
@@ -75,11 +77,31 @@ def pending_migrations(database_url: str) -> list[str]:
     return [m.id for m in backend.to_apply(migrations)]
 
 
+_INVALID_INDEXES = """
+    SELECT format('%I.%I', n.nspname, c.relname)
+      FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indexrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE NOT i.indisvalid AND n.nspname = current_schema()
+"""
+
+
+def _drop_invalid_indexes(database_url: str) -> None:
+    """Drop what an interrupted `CREATE INDEX CONCURRENTLY` left behind (an INVALID index, which
+    `IF NOT EXISTS` would take for done), so that the migration run again builds it."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for (name,) in conn.execute(_INVALID_INDEXES).fetchall():
+            logger.warning("dropping an invalid index left by an interrupted migration: %s", name)
+            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(name)))
+
+
 def migrate(database_url: str) -> list[str]:
     """Apply every pending migration; return the ids applied (empty when current)."""
     backend, migrations = _backend_and_migrations(database_url)
     with backend.lock():
         todo = backend.to_apply(migrations)
+        if todo:
+            _drop_invalid_indexes(database_url)
         backend.apply_migrations(todo)
     applied = [m.id for m in todo]
     if applied:
