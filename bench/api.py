@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/api.py                      # generate (once) 1M movies, then measure
     .venv/bin/python bench/api.py --duration 30 --connections 8 --workers 2
+    .venv/bin/python bench/api.py --rows 2000000 --database moviedb_bench_2m    # issue 11's
+    .venv/bin/python bench/api.py --rows 2000000 --database moviedb_bench_2m_base \
+        --tree /tmp/base                            # the same rows, another commit's indexes
 
 What it does:
 1. a database of its own (`--database`, default moviedb_bench_api on the local PostgreSQL)
@@ -17,8 +20,9 @@ What it does:
    connection), and /ping's cost as a share of each: the throughput share the server would
    reach on a machine of its own (Linux only).
 
-Targets (issue 3): p99 under 20 ms for each listing request and at least 30% of /ping's
-throughput. The machine is shared: other processes' load shows in the figures.
+Targets (issues 3 and 11; one process, 4 connections, the defaults): p99 under 20 ms for each
+listing request and at least 30% of /ping's throughput. The machine is shared: other
+processes' load shows in the figures.
 """
 
 from __future__ import annotations
@@ -54,7 +58,19 @@ def _database_url(admin_url: str, name: str) -> str:
     return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
 
 
-def prepare_database(admin_url: str, name: str, rows: int, *, regenerate: bool) -> str:
+def migrate_from(tree: Path, url: str) -> None:
+    """The schema of the source tree `tree` (its own migrations: another commit's indexes)."""
+    if tree == REPO:
+        migrate(url)
+        return
+    code = "import sys; from functions.core.schema import migrate; migrate(sys.argv[1])"
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    subprocess.run([sys.executable, "-c", code, url], cwd=tree, env=env, check=True)
+
+
+def prepare_database(
+    admin_url: str, name: str, rows: int, *, regenerate: bool, tree: Path = REPO
+) -> str:
     url = _database_url(admin_url, name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -63,7 +79,7 @@ def prepare_database(admin_url: str, name: str, rows: int, *, regenerate: bool) 
             exists = None
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
-    migrate(url)
+    migrate_from(tree, url)
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM movies").fetchone()
         present = row[0] if row else 0
@@ -99,14 +115,16 @@ def get_json(base: str, path: str, timeout: float = 120) -> dict:
         return json.load(answer)
 
 
-def start_api(url: str, port: int, workers: int) -> subprocess.Popen:
+def start_api(url: str, port: int, workers: int, tree: Path = REPO) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": url, "MOVIEDB_LOG_LEVEL": "WARNING"}
+    if tree != REPO:
+        env["PYTHONPATH"] = str(tree)  # ahead of this checkout's editable install
     command = [
         sys.executable, "-m", "uvicorn", "functions.api:app",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
-    server = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
+    server = subprocess.Popen(command, cwd=tree, env=env, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -201,21 +219,30 @@ def cpu_per_request(wrk: str, base: str, path: str, url: str, server: subprocess
 
 
 def requests_to_measure(base: str, deep_page: int) -> list[tuple[str, str]]:
+    """The listing requests of issue 11's targets (and the deep page by number, for scale)."""
     page = f"{LISTING}?page=1&page_size=10&{SEED_SORT}"
     deep = f"{LISTING}?page={deep_page}&page_size=10&{SEED_SORT}"
     # The cursor equivalent of the deep page: the next_cursor of the page before it.
     before = get_json(base, f"{LISTING}?page={deep_page - 1}&page_size=10&{SEED_SORT}&count=none")
     cursor = f"{LISTING}?page_size=10&{SEED_SORT}&cursor={before['next_cursor']}"
     return [
-        ("page 1 (seed form)", page),
-        (f"deep page {deep_page:,} (offset {(deep_page - 1) * 10:,})", deep),
-        ("cursor equivalent of the deep page", cursor),
+        ("page 1 by release date (seed form)", page),
         (
             "release_year + language + sort_by=vote_average",
             f"{LISTING}?release_year=2010&language=fr&sort_by=vote_average&sort_order=desc",
         ),
-        ("spoken_language", f"{LISTING}?spoken_language={quote('Français')}"),
-        ("q (title search)", f"{LISTING}?q=love"),
+        (
+            "spoken_language + sort_by=vote_count",
+            f"{LISTING}?spoken_language={quote('Français')}&sort_by=vote_count&sort_order=desc",
+        ),
+        ("q + min_votes", f"{LISTING}?q=love&min_votes=100"),
+        (
+            "year range by revenue",
+            f"{LISTING}?year_from=1990&year_to=1999&sort_by=revenue&sort_order=desc",
+        ),
+        ("genre_id by title", f"{LISTING}?genre_id=35&sort_by=title"),
+        (f"cursor of deep page {deep_page:,}", cursor),
+        (f"deep page {deep_page:,} by number (offset {(deep_page - 1) * 10:,})", deep),
     ]
 
 
@@ -230,16 +257,25 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     parser.add_argument("--regenerate", action="store_true", help="drop and generate again")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        default=REPO,
+        help="serve from another source tree (e.g. `git worktree add /tmp/base <commit>`), on a "
+        "database of its own migrations: that commit's indexes and queries, same rows",
+    )
     args = parser.parse_args(argv)
 
     wrk = ensure_wrk()
-    url = prepare_database(args.admin_url, args.database, args.rows, regenerate=args.regenerate)
-    server = start_api(url, args.port, args.workers)
+    url = prepare_database(
+        args.admin_url, args.database, args.rows, regenerate=args.regenerate, tree=args.tree
+    )
+    server = start_api(url, args.port, args.workers, args.tree)
     base = f"http://127.0.0.1:{args.port}"
     try:
         with psycopg.connect(url) as conn:

@@ -75,6 +75,9 @@ COPY_BLOCK = 1 << 20
 LOADED_COLUMNS = (*MOVIE_COLUMNS, "last_upload_id")
 OUTCOMES = tuple(name for name in SUMMARY_FIELDS if name != "received")
 TARGET_RATIO, AIM_RATIO, TARGET_RSS_MB = 2.0, 1.5, 250.0
+# issue 11: against the bare COPY into an empty catalogue; the second load against the first;
+# the indexes against the table once both are loaded
+TARGET_BARE_RATIO, AIM_BARE_RATIO, TARGET_SECOND_RATIO, TARGET_INDEX_RATIO = 6.0, 4.0, 1.3, 1.0
 
 
 @dataclass
@@ -96,6 +99,14 @@ class Run:
     # --baseline: the same file through another source tree's pipeline (e.g. the previous
     # commit), in the same round, into its own fresh database
     baseline_seconds: float | None = None
+    # --second: another file of as many different movies, loaded right after into the catalogue
+    # the first one made; then the catalogue's sizes (MB). Likewise for the baseline tree.
+    second_seconds: float | None = None
+    table_mb: float | None = None
+    indexes_mb: float | None = None
+    baseline_second_seconds: float | None = None
+    baseline_table_mb: float | None = None
+    baseline_indexes_mb: float | None = None
 
     @property
     def rate(self) -> float:
@@ -104,6 +115,10 @@ class Run:
     @property
     def ratio(self) -> float:
         return self.pipeline_seconds / self.copy_seconds
+
+    @property
+    def bare_ratio(self) -> float:
+        return self.pipeline_seconds / self.bare_copy_seconds
 
 
 # --- databases ---------------------------------------------------------------------------------
@@ -269,6 +284,31 @@ def profile_parse(csv_path: Path, top: int = 20) -> str:
 # --- orchestration -----------------------------------------------------------------------------
 
 
+def catalogue_sizes(url: str) -> tuple[float, float]:
+    """(table, indexes) of `movies` in MB, the table with its TOAST."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_table_size('movies'), pg_indexes_size('movies')").fetchone()
+    assert row is not None
+    return row[0] / 1e6, row[1] / 1e6
+
+
+def load_twice(
+    url: str, csv_path: Path, second: Path | None, copy_file: Path | None, tree: Path = REPO
+) -> tuple[float, resource.struct_rusage, dict[str, Any], int, tuple]:
+    """The file into the fresh database `url` (its accepted rows exported to `copy_file`), then
+    `second` into the catalogue it made: (seconds, rusage, summary, rows exported, (second
+    load's seconds, table MB, indexes MB) or Nones)."""
+    seconds, usage, summary = run_pipeline(url, csv_path, tree)
+    exported = export_accepted_rows(url, copy_file) if copy_file is not None else 0
+    grown: tuple = (None, None, None)
+    if second is not None:
+        second_seconds, _, other = run_pipeline(url, second, tree)
+        if not other.get("inserted"):
+            raise SystemExit(f"the second file inserted nothing: {other}")
+        grown = (second_seconds, *catalogue_sizes(url))
+    return seconds, usage, summary, exported, grown
+
+
 def check_counts(summary: dict[str, Any], manifest: Manifest, loaded: int) -> list[str]:
     """What differs between the pipeline's report and what the generated file holds."""
     expected = {
@@ -297,13 +337,14 @@ def bench_once(
     profile: bool,
     keep: bool,
     baseline: Path | None = None,
+    second: Path | None = None,
 ) -> Run:
-    """Pipeline, then the reference COPY of what it loaded (then the parse alone, --profile)."""
+    """Pipeline (then the second file into the same catalogue, --second), then the reference
+    COPY of what the first loaded (then the parse alone, --profile)."""
     copy_file = OUT_DIR / f"{csv_path.stem}.accepted.copy"
     try:
         with fresh_database(admin_url, "pipeline", keep=keep) as url:
-            seconds, usage, summary = run_pipeline(url, csv_path)
-            copy_rows = export_accepted_rows(url, copy_file)
+            seconds, usage, summary, copy_rows, grown = load_twice(url, csv_path, second, copy_file)
         problems = check_counts(summary, manifest, copy_rows)
         if problems:
             raise SystemExit(f"{csv_path.name}: the pipeline's counts are wrong: {problems}")
@@ -323,9 +364,13 @@ def bench_once(
         copy_seconds=copy_seconds,
         bare_copy_seconds=bare_seconds,
     )
+    run.second_seconds, run.table_mb, run.indexes_mb = grown
     if baseline is not None:
         with fresh_database(admin_url, "baseline", keep=keep) as url:
-            run.baseline_seconds, _, other = run_pipeline(url, csv_path, baseline)
+            run.baseline_seconds, _, other, _, grown = load_twice(
+                url, csv_path, second, None, baseline
+            )
+        run.baseline_second_seconds, run.baseline_table_mb, run.baseline_indexes_mb = grown
         if other.get("received") != summary["received"]:
             raise SystemExit(f"the baseline tree received {other.get('received')} records")
     if profile:
@@ -340,7 +385,10 @@ def _fmt(value: float | None, spec: str = ".1f") -> str:
 
 def print_table(title: str, runs: list[Run], *, profile: bool) -> None:
     headers = ["rows", "pipeline s", "rows/s", "COPY s", "ratio", "peak RSS MB", "client CPU s"]
-    headers += ["bare COPY s"]
+    headers += ["bare COPY s", "x bare"]
+    grown = any(r.second_seconds is not None for r in runs)
+    if grown:
+        headers += ["second load s", "x first", "table MB", "indexes MB"]
     if profile:
         headers += ["hash CPU s", "csv read CPU s", "parse CPU s"]
     lines = [headers]
@@ -354,7 +402,15 @@ def print_table(title: str, runs: list[Run], *, profile: bool) -> None:
             _fmt(r.peak_rss_mb, ".0f"),
             _fmt(r.cpu_seconds),
             _fmt(r.bare_copy_seconds),
+            _fmt(r.bare_ratio, ".2f"),
         ]
+        if grown:
+            line += [
+                _fmt(r.second_seconds),
+                _fmt(r.second_seconds / r.pipeline_seconds if r.second_seconds else None, ".2f"),
+                _fmt(r.table_mb, ".0f"),
+                _fmt(r.indexes_mb, ".0f"),
+            ]
         if profile:
             line += [_fmt(r.hash_seconds), _fmt(r.read_seconds), _fmt(r.parse_seconds)]
         lines.append(line)
@@ -389,6 +445,13 @@ def summarise(runs: list[Run]) -> Run:
         copy_rows=runs[0].copy_rows,
         copy_seconds=median("copy_seconds"),
         bare_copy_seconds=median("bare_copy_seconds"),
+        second_seconds=_median([r.second_seconds for r in runs]),
+        table_mb=_median([r.table_mb for r in runs]),
+        indexes_mb=_median([r.indexes_mb for r in runs]),
+        baseline_seconds=_median([r.baseline_seconds for r in runs]),
+        baseline_second_seconds=_median([r.baseline_second_seconds for r in runs]),
+        baseline_table_mb=_median([r.baseline_table_mb for r in runs]),
+        baseline_indexes_mb=_median([r.baseline_indexes_mb for r in runs]),
         hash_seconds=_median([r.hash_seconds for r in runs]),
         read_seconds=_median([r.read_seconds for r in runs]),
         parse_seconds=_median([r.parse_seconds for r in runs]),
@@ -408,6 +471,20 @@ def print_verdict(summary: list[Run]) -> None:
         f"{met(largest.ratio <= AIM_RATIO)}); peak RSS at most {rss:.0f} MB (target under "
         f"{TARGET_RSS_MB:.0f} MB {met(rss < TARGET_RSS_MB)})"
     )
+    print(
+        f"{largest.rows:,} rows into an empty catalogue: {largest.bare_ratio:.2f}x the bare COPY "
+        f"(target {TARGET_BARE_RATIO}x {met(largest.bare_ratio <= TARGET_BARE_RATIO)}, aim "
+        f"{AIM_BARE_RATIO}x {met(largest.bare_ratio <= AIM_BARE_RATIO)})"
+    )
+    if largest.second_seconds is not None and largest.indexes_mb and largest.table_mb:
+        grow = largest.second_seconds / largest.pipeline_seconds
+        size = largest.indexes_mb / largest.table_mb
+        print(
+            f"a second {largest.rows:,} into it: {largest.second_seconds:.1f} s, {grow:.2f}x the "
+            f"first (target {TARGET_SECOND_RATIO}x {met(grow <= TARGET_SECOND_RATIO)}); then "
+            f"indexes {largest.indexes_mb:,.0f} MB for a table of {largest.table_mb:,.0f} MB, "
+            f"{size:.2f}x (target {TARGET_INDEX_RATIO}x {met(size <= TARGET_INDEX_RATIO)})"
+        )
 
 
 def print_split(summary: list[Run]) -> None:
@@ -470,6 +547,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     parser.add_argument(
+        "--second",
+        action="store_true",
+        help="then load another file of as many different movies (seed + 1) into the catalogue "
+        "the first made, and report that load against the first and the catalogue's sizes",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         metavar="TREE",
@@ -487,6 +570,12 @@ def main(argv: list[str] | None = None) -> int:
         how = f"generated in {manifest.seconds:.1f} s" if fresh else "cached"
         print(f"data: {path.relative_to(REPO)} ({manifest.size_bytes / 1e6:,.0f} MB, {how})")
         datasets[rows] = (path, manifest)
+    seconds_files = {}
+    if args.second:
+        for rows in args.rows:
+            path, manifest, fresh = cached_dataset(rows, args.seed + 1)
+            print(f"second file: {path.relative_to(REPO)} ({manifest.size_bytes / 1e6:,.0f} MB)")
+            seconds_files[rows] = path
 
     if args.parse_only:
         for rows, (path, _) in datasets.items():
@@ -506,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
                     profile=profile,
                     keep=args.keep,
                     baseline=args.baseline,
+                    second=seconds_files.get(rows),
                 )
                 runs[rows].append(run)
                 baseline = (
@@ -514,6 +604,16 @@ def main(argv: list[str] | None = None) -> int:
                     else f", baseline tree {run.baseline_seconds:.1f} s "
                     f"(this / baseline {run.pipeline_seconds / run.baseline_seconds:.2f})"
                 )
+                if run.second_seconds is not None:
+                    baseline += f", second load {run.second_seconds:.1f} s"
+                    if run.baseline_second_seconds is not None:
+                        baseline += f" (baseline tree {run.baseline_second_seconds:.1f} s)"
+                    baseline += (
+                        f", catalogue: table {run.table_mb:,.0f} MB, indexes "
+                        f"{run.indexes_mb:,.0f} MB"
+                    )
+                    if run.baseline_indexes_mb is not None:
+                        baseline += f" (baseline tree {run.baseline_indexes_mb:,.0f} MB)"
                 print(
                     f"round {round_ + 1}/{args.repeat}, {rows:,} rows: pipeline "
                     f"{run.pipeline_seconds:.1f} s, COPY {run.copy_seconds:.1f} s, "

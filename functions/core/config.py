@@ -190,6 +190,20 @@ class Settings(BaseSettings):
         "(threads of the API process) or `queue` (the ingest function, through its SQS queue: "
         "set on AWS Lambda, where nothing runs after an API invocation answers).",
     )
+    rebuild_share: float = Field(
+        default=0.5,
+        ge=0,
+        validation_alias=_env("rebuild_share"),
+        description="A publish that inserts at least this share of the catalogue's movies (and "
+        "at least MOVIEDB_REBUILD_MIN_ROWS) builds the catalogue anew, indexes after the rows, "
+        "instead of maintaining every index row by row (docs/uploads.md).",
+    )
+    rebuild_min_rows: int = Field(
+        default=100_000,
+        ge=0,
+        validation_alias=_env("rebuild_min_rows"),
+        description="Below this many inserted movies a publish never rebuilds the catalogue.",
+    )
     history_days: float = Field(
         default=90,
         gt=0,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.integration.test_ingestion import big_file, moviedb
 from tests.movie_files import wait_for
@@ -62,13 +63,22 @@ def staged(conn: psycopg.Connection, path: Path) -> str:
     return str(summary["upload_id"])
 
 
+@pytest.mark.parametrize(
+    ("min_rows", "statement"),
+    [
+        pytest.param("100000000", 'INSERT INTO "movies"', id="row by row"),
+        pytest.param("0", 'INSERT INTO "movies_next"', id="rebuild"),
+    ],
+)
 def test_a_publish_killed_midway_then_run_again_ends_like_one_clean_publish(
-    conn: psycopg.Connection, tmp_path: Path
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, min_rows, statement
 ) -> None:
+    monkeypatch.setenv("MOVIEDB_REBUILD_MIN_ROWS", min_rows)  # the publishing processes' way
     path = big_file(tmp_path, ROWS)
     upload_id = staged(conn, path)
-    kill_while(conn, moviedb("publish", upload_id), "INSERT INTO movies")
+    kill_while(conn, moviedb("publish", upload_id), statement)
     assert conn.execute("SELECT count(*) FROM movies").fetchone() == (0,)  # all or nothing
+    assert conn.execute("SELECT to_regclass('movies_next')").fetchone() == (None,)
     assert run("publish", upload_id)["status"] == "completed"
     after_crash = state(conn, upload_id)
 

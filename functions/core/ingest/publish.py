@@ -3,6 +3,12 @@
 `publish` applies an upload's staged change set (functions/core/ingest/staging.py) to the
 catalogue in the caller's transaction: the movies it updates get the file's values (their
 values before are kept in `movie_changes`), the movies it inserts are created (their ids kept).
+A publish that inserts many movies against the catalogue's size (a new deployment's first
+load above all) takes the other way, `rebuild`: the catalogue is built anew beside the one
+readers see (its rows, then the change set, then every index and constraint, built in bulk),
+and swapped for it at the end of the same transaction. Readers keep the old catalogue and its
+indexes until the commit, then see the new one whole; they wait only for the swap itself.
+
 `revert` undoes a completed upload from that history: the movies it inserted are removed, the
 ones it updated get back the values they had, unless a later upload changed one of them since
 (`RevertConflict`, naming those uploads). Both advance the catalogue's version. Callers hold
@@ -21,7 +27,9 @@ from psycopg import sql
 
 from functions.core.catalogue.columns import MOVIE_COLUMNS
 from functions.core.catalogue.version import advance_catalogue_version
+from functions.core.config import get_settings
 from functions.core.errors import MovieDbError
+from functions.core.ingest.rebuild import rebuild
 from functions.core.ingest.staging import VALUE_COLUMNS, changes_table, cols, json_pairs
 
 # Publishes and reverts take this transaction-level advisory lock: one at a time, so two
@@ -62,12 +70,12 @@ _KEEP_BEFORE = """
     SELECT %(upload_id)s, m.id, 'updated', m.title, m.release_date, m.original_language,
            jsonb_build_object({m_pairs}, 'last_upload_id', m.last_upload_id),
            jsonb_build_object({c_pairs})
-      FROM {changes} c JOIN movies m ON m.id = c.movie_id
+      FROM {changes} c JOIN {movies} m ON m.id = c.movie_id
      WHERE c.change = 'updated'
 """
 
 _UPDATE = """
-    UPDATE movies m
+    UPDATE {movies} m
        SET ({values}, last_upload_id, updated_at) = ROW({c_values}, %(upload_id)s::uuid, now())
       FROM {changes} c
      WHERE c.change = 'updated' AND m.id = c.movie_id
@@ -75,7 +83,7 @@ _UPDATE = """
 
 _INSERT = """
     WITH inserted AS (
-        INSERT INTO movies ({all}, last_upload_id)
+        INSERT INTO {movies} ({all}, last_upload_id)
         SELECT {all}, %(upload_id)s::uuid FROM {changes} WHERE change = 'inserted' ORDER BY line
         RETURNING id, title, release_date, original_language
     )
@@ -85,29 +93,76 @@ _INSERT = """
 """
 
 
+# A change of at least this share of the catalogue analyses `movies` in the same transaction
+# (autovacuum's default threshold, autovacuum_analyze_scale_factor): the statistics the next
+# plans are made with arrive with the rows they describe, a first load's above all.
+ANALYZE_SHARE = 0.1
+
+
+def _refresh_statistics(cur: psycopg.Cursor, changed: int) -> None:
+    """ANALYZE movies when `changed` rows are a large share of it (its estimated size before,
+    -1 when never analysed). Inside the caller's transaction: ANALYZE counts that transaction's
+    own rows as live, and its statistics are seen, as the rows are, at the commit."""
+    row = cur.execute("SELECT reltuples FROM pg_class WHERE oid = 'movies'::regclass").fetchone()
+    estimated = row[0] if row else -1
+    if changed and (estimated < 0 or changed >= ANALYZE_SHARE * estimated):
+        cur.execute("ANALYZE movies")
+
+
 def publish(cur: psycopg.Cursor, upload_id: uuid.UUID) -> int:
     """Apply the upload's change set to `movies` and keep its history; the new catalogue
     version. The caller holds PUBLISH_LOCK and commits (or rolls back) with the upload's
     completion."""
     changes = changes_table(upload_id)
-    params = {"upload_id": upload_id}
     cur.execute("DELETE FROM movie_changes WHERE upload_id = %s", (upload_id,))  # a rerun's
+    if _worth_rebuilding(cur, changes):
+        rebuild(cur, lambda movies: _apply(cur, upload_id, movies))
+    else:
+        _refresh_statistics(cur, _apply(cur, upload_id, MOVIES))
+    return advance_catalogue_version(cur.connection)
+
+
+MOVIES = sql.Identifier("movies")
+
+
+def _apply(cur: psycopg.Cursor, upload_id: uuid.UUID, movies: sql.Identifier) -> int:
+    """The change set applied to the table `movies`, its history kept; the rows changed."""
+    changes = changes_table(upload_id)
+    params = {"upload_id": upload_id}
     cur.execute(
         sql.SQL(_KEEP_BEFORE).format(
-            changes=changes,
-            m_pairs=json_pairs("m"),
-            c_pairs=json_pairs("c"),
+            changes=changes, movies=movies, m_pairs=json_pairs("m"), c_pairs=json_pairs("c")
         ),
         params,
     )
-    cur.execute(
+    updated = cur.execute(
         sql.SQL(_UPDATE).format(
-            changes=changes, values=cols(VALUE_COLUMNS), c_values=cols(VALUE_COLUMNS, "c.")
+            movies=movies,
+            changes=changes,
+            values=cols(VALUE_COLUMNS),
+            c_values=cols(VALUE_COLUMNS, "c."),
         ),
         params,
-    )
-    cur.execute(sql.SQL(_INSERT).format(changes=changes, all=cols(MOVIE_COLUMNS)), params)
-    return advance_catalogue_version(cur.connection)
+    ).rowcount
+    inserted = cur.execute(
+        sql.SQL(_INSERT).format(movies=movies, changes=changes, all=cols(MOVIE_COLUMNS)), params
+    ).rowcount
+    return updated + inserted
+
+
+def _worth_rebuilding(cur: psycopg.Cursor, changes: sql.Identifier) -> bool:
+    """Whether the change set inserts enough movies, against the catalogue's size, that
+    building the catalogue anew costs less than maintaining its indexes row by row
+    (MOVIEDB_REBUILD_SHARE, MOVIEDB_REBUILD_MIN_ROWS; measured in bench/ingest.py)."""
+    settings = get_settings()
+    row = cur.execute(
+        sql.SQL("SELECT count(*) FROM {changes} WHERE change = 'inserted'").format(changes=changes)
+    ).fetchone()
+    inserted = int(row[0]) if row else 0
+    if inserted == 0 or inserted < settings.rebuild_min_rows:
+        return False
+    row = cur.execute("SELECT count(*) FROM movies").fetchone()
+    return inserted >= settings.rebuild_share * (int(row[0]) if row else 0)
 
 
 @dataclass(frozen=True)
@@ -153,6 +208,7 @@ def revert(cur: psycopg.Cursor, upload_id: uuid.UUID, *, changed_anything: bool)
         ).format(values=cols(VALUE_COLUMNS)),
         (upload_id,),
     ).rowcount
+    _refresh_statistics(cur, removed + restored)
     advance_catalogue_version(cur.connection)
     return Undone(removed=removed, restored=restored)
 
