@@ -16,6 +16,8 @@ import time
 
 import psycopg
 
+from functions.core.ingest.rebuild import movie_indexes
+
 INSERT_MOVIES = """
 WITH words AS (
     SELECT ARRAY[
@@ -109,22 +111,6 @@ ON CONFLICT ON CONSTRAINT movies_natural_key DO NOTHING
 """
 
 
-# The indexes of `movies` that are not a constraint's, as the migrations made them.
-_INDEXES = """
-    SELECT i.relname, pg_get_indexdef(i.oid)
-      FROM pg_index x
-      JOIN pg_class i ON i.oid = x.indexrelid
-     WHERE x.indrelid = 'movies'::regclass
-       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
-     ORDER BY i.relname
-"""
-
-
-def _index_statements(conn: psycopg.Connection) -> list[tuple[str, str]]:
-    """(name, CREATE INDEX statement) of every index on movies but the constraints'."""
-    return [(name, definition) for name, definition in conn.execute(_INDEXES).fetchall()]
-
-
 def load_movies(conn: psycopg.Connection, rows: int) -> dict[str, float]:
     """Empty `movies` and fill it with `rows` synthetic movies (a few fewer: duplicates of the
     natural key are skipped); the query indexes (those of the migrations, whatever they are) are
@@ -132,7 +118,7 @@ def load_movies(conn: psycopg.Connection, rows: int) -> dict[str, float]:
     then the table is vacuumed and analysed. `conn` must be in autocommit mode. Returns timings.
     """
     timings: dict[str, float] = {}
-    indexes = _index_statements(conn)
+    indexes = movie_indexes(conn)
     start = time.perf_counter()
     conn.execute("TRUNCATE movies RESTART IDENTITY CASCADE")
     for name, _ in indexes:

@@ -53,6 +53,11 @@ _STATISTICS_TARGETS = """
 """
 
 
+def movie_indexes(conn: psycopg.Connection | psycopg.Cursor) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of every index of `movies` but its constraints'."""
+    return [(name, definition) for name, definition in conn.execute(_INDEXES).fetchall()]
+
+
 def _next_name(name: str) -> str:
     return f"{name}_next"
 
@@ -103,7 +108,7 @@ def rebuild(cur: psycopg.Cursor, apply: Callable[[sql.Identifier], int]) -> None
     apply(next_table)
 
     constraints = cur.execute(_CONSTRAINTS).fetchall()
-    indexes = cur.execute(_INDEXES).fetchall()
+    indexes = movie_indexes(cur)
     for name, definition, kind in constraints:
         # primary and unique keys build their index now; the foreign key is checked in one pass
         constraint = _next_name(name) if kind in ("p", "u") else name
