@@ -29,6 +29,12 @@ class NewWebhook(BaseModel):
     url: str = Field(
         min_length=1,
         max_length=2000,
+        # http(s) with a host and no control character, as a pattern for the documentation:
+        # `check_target` is the validator (422 unsafe_webhook_target), and checks where the host
+        # may point too
+        json_schema_extra={
+            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+        },
         description="Where the events are POSTed: http(s), a public address (no loopback, "
         "private, link-local or metadata address; redirects are not followed).",
         examples=["https://hooks.example.com/moviedb"],
@@ -36,6 +42,7 @@ class NewWebhook(BaseModel):
     secret: str = Field(
         min_length=16,
         max_length=200,
+        pattern=r"^[^\x00]*$",  # PostgreSQL text cannot hold a NUL
         description="Signs every delivery: `X-Moviedb-Signature: sha256=<hex HMAC-SHA256 of the "
         "raw body>`. Never shown back.",
     )
