@@ -71,6 +71,12 @@ def test_presigned_upload_over_the_size_limit_is_413(
         {"filename": "m.csv", "size": 0},
         {"filename": "m.csv", "size": "big"},
         {"size": 10},
+        # JSON's own types only, as documented: no number in a string, no 0 for false
+        {"filename": "m.csv", "size": "10"},
+        {"filename": "m.csv", "size": True},
+        {"filename": "m.csv", "size": 10.5},
+        {"filename": "m.csv", "size": 10, "review": 0},
+        {"filename": "m.csv", "size": 10, "review": "false"},
     ],
 )
 def test_presigned_upload_with_a_bad_body_is_422(
