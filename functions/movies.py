@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 
 from functions.core.catalogue.query import Movie, MoviePage, MovieQuery
 from functions.core.catalogue.search import get_movie, search_movies
@@ -24,6 +24,7 @@ from functions.core.replicas import read_connection
 from functions.web import error_responses, lambda_handler
 from functions.web.caching import cache_headers, catalogue_version, etag, not_modified
 from functions.web.deps import CountCacheDep
+from functions.web.parameters import IntegerText, integer_text
 
 router = APIRouter(tags=["Movies"])
 
@@ -48,9 +49,23 @@ def _query_parameters(model: type[MovieQuery]) -> list[dict[str, Any]]:
     return parameters
 
 
+INTEGER_PARAMETERS = tuple(
+    name for name, field in MovieQuery.model_fields.items() if field.annotation in (int, int | None)
+)
+
+
+class WireMovieQuery(MovieQuery):
+    """`MovieQuery` read from a query string: its integers as the document writes them."""
+
+    @field_validator(*INTEGER_PARAMETERS, mode="before")
+    @classmethod
+    def _integer_text(cls, value: object) -> object:
+        return integer_text(value)
+
+
 def movie_query(request: Request) -> MovieQuery:
     try:
-        return MovieQuery.model_validate(dict(request.query_params))
+        return WireMovieQuery.model_validate(dict(request.query_params))
     except ValidationError as e:
         errors = [
             {**error, "loc": ("query", *error["loc"])}
@@ -108,7 +123,7 @@ def list_movies(request: Request, version: CatalogueVersion, counts: CountCacheD
 )
 def read_movie(
     request: Request,
-    movie_id: Annotated[int, Path(ge=1, le=INT8_MAX)],
+    movie_id: Annotated[int, Path(ge=1, le=INT8_MAX), IntegerText],
     version: CatalogueVersion,
 ) -> Response:
     tag = etag(request, version)

@@ -28,10 +28,14 @@ from functions.core.uploads.status import Status
 from functions.core.uploads.view import UploadStatus, upload_view
 from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
 from functions.web.deps import ConnectionDep, ReadConnectionDep
+from functions.web.parameters import IntegerText
 
 router = APIRouter(tags=["Uploads"])
 
 UploadId = Annotated[uuid.UUID, Path(description="The `upload_id` the upload was answered with.")]
+PageNumber = Annotated[
+    int, Query(ge=1, le=1_000_000, description="Page number, from 1."), IntegerText
+]
 
 
 class UploadList(BaseModel):
@@ -49,8 +53,10 @@ def upload_status(request: Request, upload: Upload) -> UploadStatus:
 def uploads(
     request: Request,
     conn: ReadConnectionDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100, description="Uploads per page.")] = 20,
+    page: PageNumber = 1,
+    page_size: Annotated[
+        int, Query(ge=1, le=100, description="Uploads per page."), IntegerText
+    ] = 20,
     status: Annotated[Status | None, Query(description="Only uploads in this state.")] = None,
 ) -> UploadList:
     found = list_uploads(conn, page=page, page_size=page_size, status=status)
@@ -162,8 +168,10 @@ def changes(
     change: Annotated[
         Literal["inserted", "updated"], Query(description="Which movies: inserted or updated.")
     ] = "inserted",
-    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
-    page_size: Annotated[int, Query(ge=1, le=1000, description="Movies per page.")] = 100,
+    page: PageNumber = 1,
+    page_size: Annotated[
+        int, Query(ge=1, le=1000, description="Movies per page."), IntegerText
+    ] = 100,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",
 ) -> Response:
     """For a `validated` upload, what its publish would do against the catalogue now; for a
