@@ -29,11 +29,26 @@ from functions.web.parameters import IntegerText, integer_text
 router = APIRouter(tags=["Movies"])
 
 
+# What the validators of `MovieQuery` check, as JSON Schema says it, where a keyword can: no NUL
+# in a text parameter (PostgreSQL text cannot hold one), and `q` blank (no filter) or with three
+# letters or digits in a row (`\w` less `_`, as Unicode has them). The rules across parameters or
+# against what only the service knows (year_to >= year_from, a cursor it issued, a language name
+# it knows) are in the descriptions, and answered with a 422.
+# tests/unit/test_listing_schema.py checks that these patterns and the validators agree.
+NO_NUL = r"^[^\x00]*$"
+VALIDATOR_RULES: dict[str, dict[str, Any]] = {
+    "language": {"pattern": NO_NUL},
+    "spoken_language": {"pattern": NO_NUL},
+    "q": {"pattern": r"^(?:\s*|[^\x00]*[^\W_]{3}[^\x00]*)$"},
+    "cursor": {"pattern": NO_NUL},
+}
+
+
 def _query_parameters(model: type[MovieQuery]) -> list[dict[str, Any]]:
     """OpenAPI query parameters from the model's JSON schema (nullable = may be left out)."""
     parameters = []
     for name, schema in model.model_json_schema()["properties"].items():
-        schema = dict(schema)
+        schema = {**schema, **VALIDATOR_RULES.get(name, {})}
         description = schema.pop("description", None)
         schema.pop("title", None)
         if "anyOf" in schema:

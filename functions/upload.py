@@ -22,7 +22,13 @@ from pydantic import BaseModel, Field
 from functions.core.ingest.dispatch import dispatcher, in_process
 from functions.core.ingest.intake import dispatch_or_discard
 from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
-from functions.web.forms import accept_multipart, body_chunks, declared_length, upload_slot
+from functions.web.forms import (
+    CSV_CONTENT_TYPES,
+    accept_multipart,
+    body_chunks,
+    declared_length,
+    upload_slot,
+)
 
 router = APIRouter(tags=["Uploads"])
 
@@ -70,7 +76,10 @@ UPLOAD_BODY: dict[str, Any] = {
                             "first). Sent as text/csv, or with a .csv file name.",
                         }
                     },
-                }
+                },
+                # The CSV types the part may declare (functions/web/forms.py; a generic type
+                # such as application/octet-stream is taken too when the name ends in .csv).
+                "encoding": {"file": {"contentType": ", ".join(sorted(CSV_CONTENT_TYPES))}},
             }
         },
     }

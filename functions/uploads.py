@@ -24,7 +24,7 @@ from functions.core.ingest.review import (
     revert,
 )
 from functions.core.uploads.records import Upload, get_upload, list_uploads, rejects_csv
-from functions.core.uploads.status import Status
+from functions.core.uploads.status import FINISHED, Status
 from functions.core.uploads.view import UploadStatus, upload_view
 from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
 from functions.web.deps import ConnectionDep, ReadConnectionDep
@@ -100,6 +100,43 @@ def rejects(upload_id: UploadId) -> StreamingResponse:
     )
 
 
+class ProgressEvent(BaseModel):
+    """The data of a `progress` event."""
+
+    upload_id: uuid.UUID
+    status: Status
+    rows_read: int
+    bytes_read: int
+    fraction: float | None = Field(description="bytes_read / size_bytes (null: size unknown).")
+
+
+def _event(names: list[str], data: dict[str, Any]) -> dict[str, Any]:
+    """One Server-Sent Event as OpenAPI (before 3.2's `itemSchema`) describes an event stream's
+    `schema`: its fields, `data` being JSON of the given schema."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"type": "string", "enum": names},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+        },
+    }
+
+
+_progress = ProgressEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+_progress.pop("$defs")  # Status: a component already, as UploadStatus has it
+EVENT_SCHEMA = {
+    "oneOf": [
+        _event(["progress"], _progress),
+        _event(sorted(FINISHED), {"$ref": "#/components/schemas/UploadStatus"}),
+    ]
+}
+
+
 @router.get(
     "/uploads/{upload_id}/events",
     summary="The upload's live events (Server-Sent Events)",
@@ -110,7 +147,7 @@ def rejects(upload_id: UploadId) -> StreamingResponse:
             "it runs, then one event named after the status it ends in (validated, completed, "
             "failed, cancelled, reverted) with the upload as `GET /uploads/{id}` answers it; "
             "then the stream ends. After the end, that final event at once.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
         },
         **error_responses(404, 422, 503),
     },
