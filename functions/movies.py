@@ -24,6 +24,7 @@ from functions.core.replicas import read_connection
 from functions.web import error_responses, lambda_handler
 from functions.web.caching import cache_headers, catalogue_version, etag, not_modified
 from functions.web.deps import CountCacheDep
+from functions.web.links import link
 from functions.web.parameters import IntegerText, integer_text
 
 router = APIRouter(tags=["Movies"])
@@ -96,6 +97,23 @@ def _json(model: MoviePage | Movie, tag: str) -> Response:
     )
 
 
+# GET /movies -> the next page (`next_cursor`, sent with the same filters and sort), a movie
+PAGE_LINKS = {
+    "next": link(
+        "GET /movies",
+        "The next page: `next_cursor` with the same filters and sort.",
+        cursor="$response.body#/next_cursor",
+        **{
+            name: f"$request.query.{name}"
+            for name in MovieQuery.model_fields
+            if name not in ("page", "cursor")
+        },
+    ),
+    "movie": link(
+        "GET /movies/{movie_id}", "The page's first movie.", movie_id="$response.body#/items/0/id"
+    ),
+}
+
 CatalogueVersion = Annotated[int, Depends(catalogue_version)]
 CACHED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the `If-None-Match` ETag is the current one."},
@@ -106,7 +124,7 @@ CACHED: dict[int | str, dict[str, Any]] = {
     "/movies",
     summary="List movies: filter, sort, paginate",
     response_model=MoviePage,
-    responses={**CACHED, **error_responses(422, 503)},
+    responses={200: {"links": PAGE_LINKS}, **CACHED, **error_responses(422, 503)},
     openapi_extra={"parameters": _query_parameters(MovieQuery)},
 )
 def list_movies(request: Request, version: CatalogueVersion, counts: CountCacheDep) -> Response:

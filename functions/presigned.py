@@ -25,6 +25,7 @@ from functions.web import (
     lambda_handler,
 )
 from functions.web.deps import ConnectionDep
+from functions.web.links import UPLOAD_LINKS
 
 router = APIRouter(tags=["Uploads"])
 
@@ -83,6 +84,7 @@ class PresignedUploadAnswer(BaseModel):
     summary="Start a presigned upload (large files, straight to S3)",
     dependencies=[ApiKeyRequired],
     responses={
+        201: {"links": UPLOAD_LINKS},
         **error_responses(401, 403, 413, 422),
         503: {
             "model": ErrorResponse,

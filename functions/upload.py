@@ -29,6 +29,7 @@ from functions.web.forms import (
     declared_length,
     upload_slot,
 )
+from functions.web.links import UPLOAD_LINKS
 
 router = APIRouter(tags=["Uploads"])
 
@@ -96,11 +97,13 @@ UPLOAD_BODY: dict[str, Any] = {
         202: {
             "model": UploadAccepted,
             "description": "Accepted: processing runs in the background; poll `status_url`.",
+            "links": UPLOAD_LINKS,
         },
         200: {
             "model": UploadAccepted,
             "description": "The same content was uploaded before: "
             "`upload_id` is that upload's, nothing new is done.",
+            "links": UPLOAD_LINKS,
         },
         **error_responses(400, 401, 403, 408, 413, 415, 422, 429, 503),
     },

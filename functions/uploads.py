@@ -28,6 +28,7 @@ from functions.core.uploads.status import FINISHED, Status
 from functions.core.uploads.view import UploadStatus, upload_view
 from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
 from functions.web.deps import ConnectionDep, ReadConnectionDep
+from functions.web.links import UPLOAD_LINKS, link
 from functions.web.parameters import IntegerText
 
 router = APIRouter(tags=["Uploads"])
@@ -36,6 +37,16 @@ UploadId = Annotated[uuid.UUID, Path(description="The `upload_id` the upload was
 PageNumber = Annotated[
     int, Query(ge=1, le=1_000_000, description="Page number, from 1."), IntegerText
 ]
+
+
+# GET /uploads -> the newest upload of the page
+UPLOAD_LIST_LINKS = {
+    "newest": link(
+        "GET /uploads/{upload_id}",
+        "The first upload of the page.",
+        upload_id="$response.body#/items/0/upload_id",
+    )
+}
 
 
 class UploadList(BaseModel):
@@ -49,7 +60,11 @@ def upload_status(request: Request, upload: Upload) -> UploadStatus:
     return upload_view(upload, api_url(request, ""))
 
 
-@router.get("/uploads", summary="Uploads, newest first", responses=error_responses(422, 503))
+@router.get(
+    "/uploads",
+    summary="Uploads, newest first",
+    responses={200: {"links": UPLOAD_LIST_LINKS}, **error_responses(422, 503)},
+)
 def uploads(
     request: Request,
     conn: ReadConnectionDep,
@@ -238,7 +253,7 @@ def changes(
     summary="Publish a validated upload",
     status_code=202,
     dependencies=[ApiKeyRequired],
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses={202: {"links": UPLOAD_LINKS}, **error_responses(401, 403, 404, 409, 422, 503)},
 )
 def publish_upload(
     request: Request, upload_id: UploadId, conn: ConnectionDep, use_celery: bool = False
@@ -254,7 +269,7 @@ def publish_upload(
     "/uploads/{upload_id}/cancel",
     summary="Cancel an upload before it is published",
     dependencies=[ApiKeyRequired],
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses={200: {"links": UPLOAD_LINKS}, **error_responses(401, 403, 404, 409, 422, 503)},
 )
 def cancel_upload(request: Request, upload_id: UploadId, conn: ConnectionDep) -> UploadStatus:
     """A `pending`, `processing` or `validated` upload becomes `cancelled` (a running one stops
@@ -266,7 +281,7 @@ def cancel_upload(request: Request, upload_id: UploadId, conn: ConnectionDep) ->
     "/uploads/{upload_id}/revert",
     summary="Undo a completed upload",
     dependencies=[ApiKeyRequired],
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses={200: {"links": UPLOAD_LINKS}, **error_responses(401, 403, 404, 409, 422, 503)},
 )
 def revert_upload(request: Request, upload_id: UploadId, conn: ConnectionDep) -> UploadStatus:
     """In one transaction, every movie the upload inserted is removed and every movie it updated

@@ -16,6 +16,7 @@ from functions.core.events import webhooks
 from functions.core.events.targets import check_target
 from functions.web import ApiKeyRequired, error_responses, lambda_handler
 from functions.web.deps import ConnectionDep
+from functions.web.links import link
 
 router = APIRouter(tags=["Webhooks"], dependencies=[ApiKeyRequired])
 
@@ -23,6 +24,25 @@ Event = Literal[
     "upload.validated", "upload.completed", "upload.failed", "upload.cancelled", "upload.reverted"
 ]
 WebhookId = Annotated[uuid.UUID, Path(description="The webhook's id.")]
+
+
+_WEBHOOK_ID = {"webhook_id": "$response.body#/webhook_id"}
+CREATED_LINKS = {
+    "read": link("GET /webhooks/{webhook_id}", "The webhook.", **_WEBHOOK_ID),
+    "deliveries": link("GET /webhooks/{webhook_id}/deliveries", "Its deliveries.", **_WEBHOOK_ID),
+    "delete": link("DELETE /webhooks/{webhook_id}", "Delete it.", **_WEBHOOK_ID),
+}
+DELETED_LINKS = {
+    "read": link("GET /webhooks/{webhook_id}", "Now 404.", webhook_id="$request.path.webhook_id")
+}
+DELIVERY_LINKS = {
+    "redeliver": link(
+        "POST /webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+        "Send the newest delivery again.",
+        webhook_id="$request.path.webhook_id",
+        delivery_id="$response.body#/0/delivery_id",
+    )
+}
 
 
 class NewWebhook(BaseModel):
@@ -96,7 +116,7 @@ def _delivery(found: webhooks.Delivery) -> DeliveryOut:
     "/webhooks",
     status_code=201,
     summary="Register a webhook",
-    responses=error_responses(401, 403, 422, 503),
+    responses={201: {"links": CREATED_LINKS}, **error_responses(401, 403, 422, 503)},
 )
 def create(body: NewWebhook, conn: ConnectionDep) -> WebhookOut:
     """201 with its id. 422 `unsafe_webhook_target` when the URL's host resolves to an address a
@@ -124,7 +144,7 @@ def read(webhook_id: WebhookId, conn: ConnectionDep) -> WebhookOut:
     "/webhooks/{webhook_id}",
     status_code=204,
     summary="Delete a webhook",
-    responses=error_responses(401, 403, 404, 422),
+    responses={204: {"links": DELETED_LINKS}, **error_responses(401, 403, 404, 422)},
 )
 def delete(webhook_id: WebhookId, conn: ConnectionDep) -> Response:
     webhooks.delete_webhook(conn, webhook_id)
@@ -134,7 +154,7 @@ def delete(webhook_id: WebhookId, conn: ConnectionDep) -> Response:
 @router.get(
     "/webhooks/{webhook_id}/deliveries",
     summary="A webhook's deliveries, newest first, with every attempt",
-    responses=error_responses(401, 403, 404, 422),
+    responses={200: {"links": DELIVERY_LINKS}, **error_responses(401, 403, 404, 422)},
 )
 def deliveries(webhook_id: WebhookId, conn: ConnectionDep) -> list[DeliveryOut]:
     return [_delivery(d) for d in webhooks.list_deliveries(conn, webhook_id)]
