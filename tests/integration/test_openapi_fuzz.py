@@ -30,6 +30,7 @@ from schemathesis.engine import events
 from schemathesis.engine.run import PhaseName
 
 from functions.api import app
+from functions.core.config import get_settings
 from functions.core.ingest.dispatch import shutdown_in_process
 from functions.core.s3.client import reset_clients
 from functions.web.forms import CSV_CONTENT_TYPES
@@ -225,7 +226,7 @@ def fuzz_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         assert wait_finished(TestClient(app), seeded.json()["status_url"])["status"] == "completed"
         yield data_dir
         shutdown_in_process(wait=True)
-        redis.Redis.from_url("redis://127.0.0.1:6379/0").delete(queue)
+        redis.Redis.from_url(get_settings().redis_url).delete(queue)
     reset_caches()
 
 
