@@ -216,9 +216,11 @@ def fuzz_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         patch.setenv("MOVIEDB_API_KEY", API_KEY)
         patch.setenv("MOVIEDB_DATA_DIR", str(data_dir))
         patch.setenv("MOVIEDB_CELERY_QUEUE", queue)
-        # webhooks to any name (see _no_dns) are registered; nothing sends them in this process
+        # webhooks to any name are registered (nothing sends them in this process): the
+        # process's name resolution is _no_dns for the run, so no generated host name is ever
+        # sent to a DNS server
         patch.setenv("MOVIEDB_WEBHOOK_ALLOW_PRIVATE", "true")
-        patch.setattr("functions.core.events.targets.socket.getaddrinfo", _no_dns)
+        patch.setattr(socket, "getaddrinfo", _no_dns)
         patch.delenv("S3_BUCKET", raising=False)
         reset_caches()
         # a catalogue to list, page through and read: the sample file, uploaded
