@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 
 from functions.core.catalogue.query import Movie, MoviePage, MovieQuery
 from functions.core.catalogue.search import get_movie, search_movies
@@ -24,15 +24,32 @@ from functions.core.replicas import read_connection
 from functions.web import error_responses, lambda_handler
 from functions.web.caching import cache_headers, catalogue_version, etag, not_modified
 from functions.web.deps import CountCacheDep
+from functions.web.links import link
+from functions.web.parameters import IntegerText, integer_text
 
 router = APIRouter(tags=["Movies"])
+
+
+# What the validators of `MovieQuery` check, as JSON Schema says it, where a keyword can: no NUL
+# in a text parameter (PostgreSQL text cannot hold one), and `q` blank (no filter) or with three
+# letters or digits in a row (`\w` less `_`, as Unicode has them). The rules across parameters or
+# against what only the service knows (year_to >= year_from, a cursor it issued, a language name
+# it knows) are in the descriptions, and answered with a 422.
+# tests/unit/test_listing_schema.py checks that these patterns and the validators agree.
+NO_NUL = r"^[^\x00]*$"
+VALIDATOR_RULES: dict[str, dict[str, Any]] = {
+    "language": {"pattern": NO_NUL},
+    "spoken_language": {"pattern": NO_NUL},
+    "q": {"pattern": r"^(?:\s*|[^\x00]*[^\W_]{3}[^\x00]*)$"},
+    "cursor": {"pattern": NO_NUL},
+}
 
 
 def _query_parameters(model: type[MovieQuery]) -> list[dict[str, Any]]:
     """OpenAPI query parameters from the model's JSON schema (nullable = may be left out)."""
     parameters = []
     for name, schema in model.model_json_schema()["properties"].items():
-        schema = dict(schema)
+        schema = {**schema, **VALIDATOR_RULES.get(name, {})}
         description = schema.pop("description", None)
         schema.pop("title", None)
         if "anyOf" in schema:
@@ -48,9 +65,23 @@ def _query_parameters(model: type[MovieQuery]) -> list[dict[str, Any]]:
     return parameters
 
 
+INTEGER_PARAMETERS = tuple(
+    name for name, field in MovieQuery.model_fields.items() if field.annotation in (int, int | None)
+)
+
+
+class WireMovieQuery(MovieQuery):
+    """`MovieQuery` read from a query string: its integers as the document writes them."""
+
+    @field_validator(*INTEGER_PARAMETERS, mode="before")
+    @classmethod
+    def _integer_text(cls, value: object) -> object:
+        return integer_text(value)
+
+
 def movie_query(request: Request) -> MovieQuery:
     try:
-        return MovieQuery.model_validate(dict(request.query_params))
+        return WireMovieQuery.model_validate(dict(request.query_params))
     except ValidationError as e:
         errors = [
             {**error, "loc": ("query", *error["loc"])}
@@ -66,6 +97,23 @@ def _json(model: MoviePage | Movie, tag: str) -> Response:
     )
 
 
+# GET /movies -> the next page (`next_cursor`, sent with the same filters and sort), a movie
+PAGE_LINKS = {
+    "next": link(
+        "GET /movies",
+        "The next page: `next_cursor` with the same filters and sort.",
+        cursor="$response.body#/next_cursor",
+        **{
+            name: f"$request.query.{name}"
+            for name in MovieQuery.model_fields
+            if name not in ("page", "cursor")
+        },
+    ),
+    "movie": link(
+        "GET /movies/{movie_id}", "The page's first movie.", movie_id="$response.body#/items/0/id"
+    ),
+}
+
 CatalogueVersion = Annotated[int, Depends(catalogue_version)]
 CACHED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the `If-None-Match` ETag is the current one."},
@@ -76,7 +124,7 @@ CACHED: dict[int | str, dict[str, Any]] = {
     "/movies",
     summary="List movies: filter, sort, paginate",
     response_model=MoviePage,
-    responses={**CACHED, **error_responses(422, 503)},
+    responses={200: {"links": PAGE_LINKS}, **CACHED, **error_responses(422, 503)},
     openapi_extra={"parameters": _query_parameters(MovieQuery)},
 )
 def list_movies(request: Request, version: CatalogueVersion, counts: CountCacheDep) -> Response:
@@ -108,7 +156,7 @@ def list_movies(request: Request, version: CatalogueVersion, counts: CountCacheD
 )
 def read_movie(
     request: Request,
-    movie_id: Annotated[int, Path(ge=1, le=INT8_MAX)],
+    movie_id: Annotated[int, Path(ge=1, le=INT8_MAX), IntegerText],
     version: CatalogueVersion,
 ) -> Response:
     tag = etag(request, version)

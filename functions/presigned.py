@@ -13,29 +13,51 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictBool
 
 from functions.core.ingest.filenames import key_filename
 from functions.core.s3.presign import create_presigned_upload
-from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
+from functions.web import (
+    ApiKeyRequired,
+    ErrorResponse,
+    api_url,
+    error_responses,
+    lambda_handler,
+)
 from functions.web.deps import ConnectionDep
+from functions.web.links import UPLOAD_LINKS
 
 router = APIRouter(tags=["Uploads"])
+
+
+def _json_number(value: object) -> object:
+    """A JSON number, as documented: not a string of digits, not a boolean (pydantic's lax
+    mode takes both for an int; 5.0 stays a valid integer, as JSON Schema has it)."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON number")
+    return value
 
 
 class PresignedUploadRequest(BaseModel):
     filename: Annotated[
         str,
-        Field(min_length=1, max_length=1024, examples=["movies.csv"]),
+        Field(
+            min_length=1,
+            max_length=1024,
+            examples=["movies.csv"],
+            # what `key_filename` needs, as a pattern for the documentation (it stays the
+            # validator): a letter or a digit in the last part of the name
+            json_schema_extra={"pattern": r"[^\W_][^/\\]*$"},
+        ),
         AfterValidator(lambda name: key_filename(name) and name),
     ] = Field(description="The file's name; the object is stored as `<name>.csv`.")
-    size: int = Field(
+    size: Annotated[int, BeforeValidator(_json_number)] = Field(
         ge=1,
         description="The file's size in bytes. The form accepts no larger file; more than "
         "MAX_UPLOAD_BYTES is refused (413).",
         examples=[734_003_200],
     )
-    review: bool = Field(
+    review: StrictBool = Field(  # true or false: not 0, not "false"
         default=False,
         description="Stop at `validated` for a review before it is published (as "
         "`POST /upload?review=true`).",
@@ -61,7 +83,15 @@ class PresignedUploadAnswer(BaseModel):
     status_code=201,
     summary="Start a presigned upload (large files, straight to S3)",
     dependencies=[ApiKeyRequired],
-    responses=error_responses(401, 403, 413, 422, 503),
+    responses={
+        201: {"links": UPLOAD_LINKS},
+        **error_responses(401, 403, 413, 422),
+        503: {
+            "model": ErrorResponse,
+            "description": "`s3_not_configured`: this deployment has no bucket (`S3_BUCKET`), so "
+            "files go through `POST /upload`; or the database is unavailable.",
+        },
+    },
 )
 def presigned_upload(
     request: Request, body: PresignedUploadRequest, conn: ConnectionDep

@@ -22,7 +22,14 @@ from pydantic import BaseModel, Field
 from functions.core.ingest.dispatch import dispatcher, in_process
 from functions.core.ingest.intake import dispatch_or_discard
 from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
-from functions.web.forms import accept_multipart, body_chunks, declared_length, upload_slot
+from functions.web.forms import (
+    CSV_CONTENT_TYPES,
+    accept_multipart,
+    body_chunks,
+    declared_length,
+    upload_slot,
+)
+from functions.web.links import UPLOAD_LINKS
 
 router = APIRouter(tags=["Uploads"])
 
@@ -70,7 +77,10 @@ UPLOAD_BODY: dict[str, Any] = {
                             "first). Sent as text/csv, or with a .csv file name.",
                         }
                     },
-                }
+                },
+                # The CSV types the part may declare (functions/web/forms.py; a generic type
+                # such as application/octet-stream is taken too when the name ends in .csv).
+                "encoding": {"file": {"contentType": ", ".join(sorted(CSV_CONTENT_TYPES))}},
             }
         },
     }
@@ -87,11 +97,13 @@ UPLOAD_BODY: dict[str, Any] = {
         202: {
             "model": UploadAccepted,
             "description": "Accepted: processing runs in the background; poll `status_url`.",
+            "links": UPLOAD_LINKS,
         },
         200: {
             "model": UploadAccepted,
             "description": "The same content was uploaded before: "
             "`upload_id` is that upload's, nothing new is done.",
+            "links": UPLOAD_LINKS,
         },
         **error_responses(400, 401, 403, 408, 413, 415, 422, 429, 503),
     },

@@ -24,14 +24,29 @@ from functions.core.ingest.review import (
     revert,
 )
 from functions.core.uploads.records import Upload, get_upload, list_uploads, rejects_csv
-from functions.core.uploads.status import Status
+from functions.core.uploads.status import FINISHED, Status
 from functions.core.uploads.view import UploadStatus, upload_view
 from functions.web import ApiKeyRequired, api_url, error_responses, lambda_handler
 from functions.web.deps import ConnectionDep, ReadConnectionDep
+from functions.web.links import UPLOAD_LINKS, link
+from functions.web.parameters import IntegerText
 
 router = APIRouter(tags=["Uploads"])
 
 UploadId = Annotated[uuid.UUID, Path(description="The `upload_id` the upload was answered with.")]
+PageNumber = Annotated[
+    int, Query(ge=1, le=1_000_000, description="Page number, from 1."), IntegerText
+]
+
+
+# GET /uploads -> the newest upload of the page
+UPLOAD_LIST_LINKS = {
+    "newest": link(
+        "GET /uploads/{upload_id}",
+        "The first upload of the page.",
+        upload_id="$response.body#/items/0/upload_id",
+    )
+}
 
 
 class UploadList(BaseModel):
@@ -45,12 +60,18 @@ def upload_status(request: Request, upload: Upload) -> UploadStatus:
     return upload_view(upload, api_url(request, ""))
 
 
-@router.get("/uploads", summary="Uploads, newest first", responses=error_responses(422, 503))
+@router.get(
+    "/uploads",
+    summary="Uploads, newest first",
+    responses={200: {"links": UPLOAD_LIST_LINKS}, **error_responses(422, 503)},
+)
 def uploads(
     request: Request,
     conn: ReadConnectionDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100, description="Uploads per page.")] = 20,
+    page: PageNumber = 1,
+    page_size: Annotated[
+        int, Query(ge=1, le=100, description="Uploads per page."), IntegerText
+    ] = 20,
     status: Annotated[Status | None, Query(description="Only uploads in this state.")] = None,
 ) -> UploadList:
     found = list_uploads(conn, page=page, page_size=page_size, status=status)
@@ -94,6 +115,43 @@ def rejects(upload_id: UploadId) -> StreamingResponse:
     )
 
 
+class ProgressEvent(BaseModel):
+    """The data of a `progress` event."""
+
+    upload_id: uuid.UUID
+    status: Status
+    rows_read: int
+    bytes_read: int
+    fraction: float | None = Field(description="bytes_read / size_bytes (null: size unknown).")
+
+
+def _event(names: list[str], data: dict[str, Any]) -> dict[str, Any]:
+    """One Server-Sent Event as OpenAPI (before 3.2's `itemSchema`) describes an event stream's
+    `schema`: its fields, `data` being JSON of the given schema."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"type": "string", "enum": names},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+        },
+    }
+
+
+_progress = ProgressEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+_progress.pop("$defs")  # Status: a component already, as UploadStatus has it
+EVENT_SCHEMA = {
+    "oneOf": [
+        _event(["progress"], _progress),
+        _event(sorted(FINISHED), {"$ref": "#/components/schemas/UploadStatus"}),
+    ]
+}
+
+
 @router.get(
     "/uploads/{upload_id}/events",
     summary="The upload's live events (Server-Sent Events)",
@@ -104,7 +162,7 @@ def rejects(upload_id: UploadId) -> StreamingResponse:
             "it runs, then one event named after the status it ends in (validated, completed, "
             "failed, cancelled, reverted) with the upload as `GET /uploads/{id}` answers it; "
             "then the stream ends. After the end, that final event at once.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
         },
         **error_responses(404, 422, 503),
     },
@@ -162,8 +220,10 @@ def changes(
     change: Annotated[
         Literal["inserted", "updated"], Query(description="Which movies: inserted or updated.")
     ] = "inserted",
-    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
-    page_size: Annotated[int, Query(ge=1, le=1000, description="Movies per page.")] = 100,
+    page: PageNumber = 1,
+    page_size: Annotated[
+        int, Query(ge=1, le=1000, description="Movies per page."), IntegerText
+    ] = 100,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",
 ) -> Response:
     """For a `validated` upload, what its publish would do against the catalogue now; for a
@@ -193,7 +253,7 @@ def changes(
     summary="Publish a validated upload",
     status_code=202,
     dependencies=[ApiKeyRequired],
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses={202: {"links": UPLOAD_LINKS}, **error_responses(401, 403, 404, 409, 422, 503)},
 )
 def publish_upload(
     request: Request, upload_id: UploadId, conn: ConnectionDep, use_celery: bool = False
@@ -209,7 +269,7 @@ def publish_upload(
     "/uploads/{upload_id}/cancel",
     summary="Cancel an upload before it is published",
     dependencies=[ApiKeyRequired],
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses={200: {"links": UPLOAD_LINKS}, **error_responses(401, 403, 404, 409, 422, 503)},
 )
 def cancel_upload(request: Request, upload_id: UploadId, conn: ConnectionDep) -> UploadStatus:
     """A `pending`, `processing` or `validated` upload becomes `cancelled` (a running one stops
@@ -221,7 +281,7 @@ def cancel_upload(request: Request, upload_id: UploadId, conn: ConnectionDep) ->
     "/uploads/{upload_id}/revert",
     summary="Undo a completed upload",
     dependencies=[ApiKeyRequired],
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses={200: {"links": UPLOAD_LINKS}, **error_responses(401, 403, 404, 409, 422, 503)},
 )
 def revert_upload(request: Request, upload_id: UploadId, conn: ConnectionDep) -> UploadStatus:
     """In one transaction, every movie the upload inserted is removed and every movie it updated

@@ -16,6 +16,7 @@ from functions.core.events import webhooks
 from functions.core.events.targets import check_target
 from functions.web import ApiKeyRequired, error_responses, lambda_handler
 from functions.web.deps import ConnectionDep
+from functions.web.links import link
 
 router = APIRouter(tags=["Webhooks"], dependencies=[ApiKeyRequired])
 
@@ -25,10 +26,35 @@ Event = Literal[
 WebhookId = Annotated[uuid.UUID, Path(description="The webhook's id.")]
 
 
+_WEBHOOK_ID = {"webhook_id": "$response.body#/webhook_id"}
+CREATED_LINKS = {
+    "read": link("GET /webhooks/{webhook_id}", "The webhook.", **_WEBHOOK_ID),
+    "deliveries": link("GET /webhooks/{webhook_id}/deliveries", "Its deliveries.", **_WEBHOOK_ID),
+    "delete": link("DELETE /webhooks/{webhook_id}", "Delete it.", **_WEBHOOK_ID),
+}
+DELETED_LINKS = {
+    "read": link("GET /webhooks/{webhook_id}", "Now 404.", webhook_id="$request.path.webhook_id")
+}
+DELIVERY_LINKS = {
+    "redeliver": link(
+        "POST /webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+        "Send the newest delivery again.",
+        webhook_id="$request.path.webhook_id",
+        delivery_id="$response.body#/0/delivery_id",
+    )
+}
+
+
 class NewWebhook(BaseModel):
     url: str = Field(
         min_length=1,
         max_length=2000,
+        # http(s) with a host and no control character, as a pattern for the documentation:
+        # `check_target` is the validator (422 unsafe_webhook_target), and checks where the host
+        # may point too
+        json_schema_extra={
+            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+        },
         description="Where the events are POSTed: http(s), a public address (no loopback, "
         "private, link-local or metadata address; redirects are not followed).",
         examples=["https://hooks.example.com/moviedb"],
@@ -36,6 +62,7 @@ class NewWebhook(BaseModel):
     secret: str = Field(
         min_length=16,
         max_length=200,
+        pattern=r"^[^\x00]*$",  # PostgreSQL text cannot hold a NUL
         description="Signs every delivery: `X-Moviedb-Signature: sha256=<hex HMAC-SHA256 of the "
         "raw body>`. Never shown back.",
     )
@@ -89,7 +116,7 @@ def _delivery(found: webhooks.Delivery) -> DeliveryOut:
     "/webhooks",
     status_code=201,
     summary="Register a webhook",
-    responses=error_responses(401, 403, 422, 503),
+    responses={201: {"links": CREATED_LINKS}, **error_responses(401, 403, 422, 503)},
 )
 def create(body: NewWebhook, conn: ConnectionDep) -> WebhookOut:
     """201 with its id. 422 `unsafe_webhook_target` when the URL's host resolves to an address a
@@ -117,7 +144,7 @@ def read(webhook_id: WebhookId, conn: ConnectionDep) -> WebhookOut:
     "/webhooks/{webhook_id}",
     status_code=204,
     summary="Delete a webhook",
-    responses=error_responses(401, 403, 404, 422),
+    responses={204: {"links": DELETED_LINKS}, **error_responses(401, 403, 404, 422)},
 )
 def delete(webhook_id: WebhookId, conn: ConnectionDep) -> Response:
     webhooks.delete_webhook(conn, webhook_id)
@@ -127,7 +154,7 @@ def delete(webhook_id: WebhookId, conn: ConnectionDep) -> Response:
 @router.get(
     "/webhooks/{webhook_id}/deliveries",
     summary="A webhook's deliveries, newest first, with every attempt",
-    responses=error_responses(401, 403, 404, 422),
+    responses={200: {"links": DELIVERY_LINKS}, **error_responses(401, 403, 404, 422)},
 )
 def deliveries(webhook_id: WebhookId, conn: ConnectionDep) -> list[DeliveryOut]:
     return [_delivery(d) for d in webhooks.list_deliveries(conn, webhook_id)]

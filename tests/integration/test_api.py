@@ -446,7 +446,7 @@ def test_uploads_are_listed_newest_first_and_paginated(client: TestClient) -> No
 
 
 @pytest.mark.parametrize(
-    "query", ["page=0", "page_size=0", "page_size=101", "page=x", "status=done"]
+    "query", ["page=0", "page_size=0", "page_size=101", "page=x", "status=done", "page=1%20"]
 )
 def test_bad_listing_parameters_are_422(client: TestClient, query: str) -> None:
     assert_error(client.get(f"/api/v1/uploads?{query}"), 422, "invalid_request")

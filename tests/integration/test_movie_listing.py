@@ -299,6 +299,9 @@ def test_following_next_cursor_over_http_reaches_every_movie(http: TestClient):
         ("q=ab", "q"),
         ("count=maybe", "count"),
         ("cursor=not-a-cursor", "cursor"),
+        ("page=%202", "page"),  # not an integer as the document writes one (pydantic: 2)
+        ("min_votes=10%0B", "min_votes"),
+        ("q=%00abc", "q"),
     ],
 )
 def test_bad_parameters_answer_422_in_the_one_error_shape(http: TestClient, query: str, names):
@@ -332,6 +335,7 @@ def test_one_movie_by_id_and_404_for_an_unknown_one(http: TestClient):
     assert response.json()["error"]["message"] == "no movie with id 100000"
     assert http.get("/api/v1/movies/abc").status_code == 422
     assert http.get("/api/v1/movies/0").status_code == 422
+    assert http.get("/api/v1/movies/3%0B").status_code == 422  # not "3" to pydantic's lax int
 
 
 def test_openapi_documents_the_listing_parameters_and_errors(http: TestClient):

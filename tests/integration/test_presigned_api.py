@@ -71,6 +71,12 @@ def test_presigned_upload_over_the_size_limit_is_413(
         {"filename": "m.csv", "size": 0},
         {"filename": "m.csv", "size": "big"},
         {"size": 10},
+        # JSON's own types only, as documented: no number in a string, no 0 for false
+        {"filename": "m.csv", "size": "10"},
+        {"filename": "m.csv", "size": True},
+        {"filename": "m.csv", "size": 10.5},
+        {"filename": "m.csv", "size": 10, "review": 0},
+        {"filename": "m.csv", "size": 10, "review": "false"},
     ],
 )
 def test_presigned_upload_with_a_bad_body_is_422(
@@ -89,3 +95,11 @@ def test_presigned_upload_without_a_bucket_is_503(
     answer = client.post(URL, json={"filename": "m.csv", "size": 10}, headers=AUTH)
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "s3_not_configured"
+
+
+def test_presigned_upload_takes_a_whole_number_written_with_a_fraction(
+    s3: Any, client: TestClient
+) -> None:
+    # JSON Schema's integer: 10.0 is one (schemathesis sends such numbers)
+    answer = client.post(URL, json={"filename": "m.csv", "size": 10.0}, headers=AUTH)
+    assert answer.status_code == 201, answer.text

@@ -216,6 +216,36 @@ def test_webhooks_to_internal_addresses_are_refused(client: TestClient, url: str
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "http://[/hook",  # urlsplit's ValueError (a bracket that is not an IPv6 address)
+        "http://[::1/hook",
+        "http://127.0.0.1:9/hook\x00",  # PostgreSQL text cannot hold a NUL
+        "http://127.0.0.1:9/\nhook",
+        "http://",
+    ],
+)
+def test_malformed_webhook_urls_are_refused_as_unsafe_targets(
+    client: TestClient, local_hooks: None, url: str
+) -> None:
+    answer = client.post(
+        "/api/v1/webhooks",
+        headers=KEY,
+        json={"url": url, "secret": SECRET, "events": ["upload.completed"]},
+    )
+    assert_error(answer, 422, "unsafe_webhook_target")
+
+
+def test_a_secret_with_a_nul_is_a_422(client: TestClient, local_hooks: None) -> None:
+    answer = client.post(
+        "/api/v1/webhooks",
+        headers=KEY,
+        json={"url": "http://127.0.0.1:9/", "secret": SECRET + "\x00", "events": ["upload.failed"]},
+    )
+    assert_error(answer, 422, "invalid_request")
+
+
+@pytest.mark.parametrize(
     "url", ["http://169.254.169.254/latest/", "http://[fd00:ec2::254]/", "http://169.254.1.1/"]
 )
 def test_metadata_and_link_local_addresses_are_refused_even_for_local_use(

@@ -9,7 +9,9 @@ import pytest
 
 from functions.core.catalogue.columns import MOVIE_COLUMNS
 from functions.core.errors import InvalidCsvHeader, UnsupportedLineEndings
+from functions.core.ingest.header import HeaderTooLong
 from functions.core.ingest.parsing import (
+    MAX_LINE_CHARS,
     MAX_RAW_RECORD_CHARS,
     MovieCsv,
     Rejection,
@@ -152,6 +154,36 @@ def test_unterminated_quote_keeps_only_a_prefix_of_the_rest_of_the_file() -> Non
     raw = rejections[0].raw_record
     assert raw.startswith(opened) and raw.endswith(" characters]")
     assert len(raw) < MAX_RAW_RECORD_CHARS + 50
+
+
+def test_a_line_too_long_to_read_rejects_its_record_and_reading_goes_on() -> None:
+    long_line = "x" * (MAX_LINE_CHARS + 10) + "\x00,y\n"
+    rows, rejections, movie_csv = parse(HEADER + "\n" + GOOD + "\n" + long_line + GOOD + "\n")
+    assert [row[0] for row in rows] == [2, 4]
+    (rejected,) = rejections
+    assert rejected.line == 3 and rejected.column is None
+    assert rejected.reason == f"a line longer than {MAX_LINE_CHARS} characters ({len(long_line)})"
+    marker = f"... [truncated: {len(long_line)} characters]"
+    assert rejected.raw_record == "x" * MAX_RAW_RECORD_CHARS + marker
+    assert movie_csv.counts.received == 3 and movie_csv.counts.rejected == 1
+
+
+def test_a_line_too_long_inside_a_quoted_record_rejects_that_record_only() -> None:
+    opened = GOOD.replace("A film", '"A film\nthat goes on')
+    long_line = "z" * (MAX_LINE_CHARS + 1)  # the last line, with no line break
+    text = HEADER + "\n" + opened + "\n" + long_line + "\n" + GOOD + "\n" + GOOD
+    rows, rejections, _ = parse(text)
+    (rejected,) = rejections
+    assert rejected.line == 2
+    assert rejected.raw_record.startswith(opened.split("\n")[0])
+    length = len(opened) + 1 + len(long_line) + 1
+    assert rejected.raw_record.endswith(f"... [truncated: {length} characters]")
+    assert [row[0] for row in rows] == [5, 6]
+
+
+def test_a_header_line_too_long_to_read_is_header_too_long() -> None:
+    with pytest.raises(HeaderTooLong):
+        parse("b" * (MAX_LINE_CHARS + 1) + "\n" + GOOD + "\n")
 
 
 def test_blank_lines_are_not_records() -> None:

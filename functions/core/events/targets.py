@@ -46,9 +46,19 @@ def _refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_priva
 def check_target(url: str, *, allow_private: bool) -> None:
     """Raise UnsafeWebhookTarget unless `url` is an http(s) URL whose host resolves only to
     addresses a webhook may reach."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeWebhookTarget(url, "it must be an http:// or https:// URL with a host")
+    try:
+        parts = urlsplit(url)  # ValueError for a bracketed host that is not an IPv6 address
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(char < " " or char == "\x7f" for char in url)
+    ):
+        raise UnsafeWebhookTarget(
+            url, "it must be an http:// or https:// URL with a host and no control character"
+        )
     if parts.username or parts.password:
         raise UnsafeWebhookTarget(url, "credentials in the URL are not accepted")
     try:

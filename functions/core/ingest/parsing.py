@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -31,6 +31,10 @@ MAX_FIELD_CHARS = 1024 * 1024  # one field (e.g. an unterminated quote) can hold
 MAX_LANGUAGES_LITERAL = 10_000
 MAX_LANGUAGE_NAME = 100  # each name is an entry of the languages GIN index (limit ~2.7 kB)
 MAX_RAW_RECORD_CHARS = 4096  # of a rejected record, kept for the rejects download
+# One line of the file is read whole only up to this: a longer line (a record of 15 fields of at
+# most MAX_FIELD_CHARS each is shorter in any real file) rejects the record it is in, and reading
+# resumes at the next line, so a 200 MB line costs 4 Mi characters of memory, not 200 MB twice.
+MAX_LINE_CHARS = 4 * MAX_FIELD_CHARS
 
 csv.field_size_limit(MAX_FIELD_CHARS)
 
@@ -265,15 +269,29 @@ class Rejection:
     reason: str
     raw_record: str  # capped: a longer record keeps its first MAX_RAW_RECORD_CHARS characters
 
+    # the record's length when `raw_record` holds only its beginning (a line too long to read)
+    raw_length: int | None = field(default=None, compare=False)
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "raw_record", capped_raw_record(self.raw_record))  # frozen
+        capped = capped_raw_record(self.raw_record, self.raw_length)
+        object.__setattr__(self, "raw_record", capped)  # frozen
 
 
-def capped_raw_record(raw: str) -> str:
-    """The first MAX_RAW_RECORD_CHARS characters of `raw`, and a marker with its length."""
-    if len(raw) <= MAX_RAW_RECORD_CHARS:
+def capped_raw_record(raw: str, length: int | None = None) -> str:
+    """The first MAX_RAW_RECORD_CHARS characters of `raw`, and a marker with its length (that
+    of `raw`, or `length` when `raw` is the beginning of a longer record)."""
+    length = len(raw) if length is None else length
+    if length <= MAX_RAW_RECORD_CHARS:
         return raw
-    return f"{raw[:MAX_RAW_RECORD_CHARS]}... [truncated: {len(raw)} characters]"
+    return f"{raw[:MAX_RAW_RECORD_CHARS]}... [truncated: {length} characters]"
+
+
+class LineTooLong(Exception):
+    """A line of the file is longer than MAX_LINE_CHARS (raised through the CSV reader)."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(f"a line longer than {MAX_LINE_CHARS} characters ({length})")
+        self.length = length
 
 
 # --- the file --------------------------------------------------------------------------------
@@ -296,14 +314,14 @@ class MovieCsv:
 
     def __post_init__(self) -> None:
         source: Any = self.stream
-        text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="replace", newline="")
+        self._text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="replace", newline="")
         self._record_lines: list[str] = []
-        self._reader = csv.reader(self._lines(text), strict=False)
+        self._reader = csv.reader(self._lines(), strict=False)
         self.layout = read_layout(self._header_record())
 
     def _header_record(self) -> list[str]:
         """The first record that is not blank or whitespace; [] when there is none."""
-        while (record := self._next_record()) is not None:
+        while (record := self._next_header_record()) is not None:
             raw = "".join(self._record_lines)
             if raw.strip():
                 if raw.endswith("\r"):  # CR-only line endings, as read_header refuses them
@@ -311,15 +329,23 @@ class MovieCsv:
                 return record
         return []
 
-    def _lines(self, text: Iterable[str]) -> Iterator[str]:
-        pending = self._record_lines
-        for line in text:
+    def _lines(self) -> Iterator[str]:
+        """The file's lines, for the CSV reader; a line over MAX_LINE_CHARS raises LineTooLong
+        once its beginning is in the record's lines (and the rest of it is read past)."""
+        text, pending = self._text, self._record_lines
+        while line := text.readline(MAX_LINE_CHARS + 1):
+            if len(line) > MAX_LINE_CHARS:
+                head, length = line[: MAX_RAW_RECORD_CHARS + 1], len(line)
+                while not line.endswith("\n") and (line := text.readline(MAX_LINE_CHARS)):
+                    length += len(line)
+                pending.append(head.replace("\x00", "\ufffd"))
+                raise LineTooLong(length)
             if "\x00" in line:
                 line = line.replace("\x00", "\ufffd")
             pending.append(line)
             yield line
 
-    def _next_record(self) -> list[str] | None:
+    def _next_header_record(self) -> list[str] | None:
         """The next non-blank record; None at the end of the file."""
         while True:
             self.counts.lines += len(self._record_lines)
@@ -328,6 +354,10 @@ class MovieCsv:
                 record = next(self._reader)
             except StopIteration:
                 return None
+            except LineTooLong:
+                from functions.core.ingest.header import MAX_HEADER_CHARS, HeaderTooLong
+
+                raise HeaderTooLong(MAX_HEADER_CHARS) from None
             if record:
                 return record
 
@@ -350,6 +380,16 @@ class MovieCsv:
                 counts.received += 1
                 counts.rejected += 1
                 yield Rejection(line, None, f"unreadable CSV record: {e}", "".join(pending))
+                continue
+            except LineTooLong as e:
+                # the record is rejected; a new reader resumes at the next line (the one it was
+                # in was closed by the exception)
+                counts.received += 1
+                counts.rejected += 1
+                raw = "".join(pending)
+                length = len(raw) - len(pending[-1]) + e.length
+                yield Rejection(line, None, str(e), raw, raw_length=length)
+                reader = self._reader = csv.reader(self._lines(), strict=False)
                 continue
             if not fields:
                 continue  # a blank line is not a record
