@@ -199,7 +199,7 @@ class Settings(BaseSettings):
         "instead of maintaining every index row by row (docs/uploads.md).",
     )
     rebuild_min_rows: int = Field(
-        default=100_000,
+        default=10_000,
         ge=0,
         validation_alias=_env("rebuild_min_rows"),
         description="Below this many inserted movies a publish never rebuilds the catalogue.",
