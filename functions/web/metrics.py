@@ -3,6 +3,9 @@
 - `moviedb_http_request_duration_seconds` (histogram by route template, method and status) is
   recorded by every API process; with several workers (`moviedb serve --workers N`) each writes
   its samples under PROMETHEUS_MULTIPROC_DIR and `/metrics` adds them up (multiprocess mode).
+- `moviedb_count_cache_total` (by layer and result) counts the lookups of the listing's exact
+  counts in each process; summed over the processes, `layer="shared", result="miss"` is how
+  many times a count actually ran.
 - `moviedb_db_pool_connections_in_use` is each process's pool, summed over the live ones.
 - What the database knows is read from it at scrape time, the same for every worker:
   `moviedb_uploads_total` (by status), `moviedb_rows_ingested_total` (by outcome, completed
@@ -21,6 +24,7 @@ from typing import Any
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
+    Counter,
     Gauge,
     Histogram,
     generate_latest,
@@ -31,6 +35,7 @@ from prometheus_client.registry import Collector
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from functions.core.catalogue.counts import observe_count_cache
 from functions.core.db import get_pool, pool_in_use
 from functions.web import API_PREFIX
 
@@ -42,6 +47,13 @@ REQUEST_SECONDS = Histogram(
     ["route", "method", "status"],
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+COUNT_CACHE = Counter(
+    "moviedb_count_cache",
+    "Lookups of the listing's exact counts, by cache layer (process, shared) and result "
+    "(hit, miss): a shared miss is a count that ran.",
+    ["layer", "result"],
+)
+observe_count_cache(lambda layer, result: COUNT_CACHE.labels(layer, result).inc())
 POOL_IN_USE = Gauge(
     "moviedb_db_pool_connections_in_use",
     "Connections of the API's database pools in use (summed over the live processes).",
@@ -154,7 +166,7 @@ def exposition() -> tuple[bytes, str]:
         MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in (REQUEST_SECONDS, POOL_IN_USE):
+        for collector in (REQUEST_SECONDS, COUNT_CACHE, POOL_IN_USE):
             registry.register(collector)
     registry.register(DatabaseCollector())
     return generate_latest(registry), CONTENT_TYPE_LATEST
