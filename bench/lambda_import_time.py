@@ -29,7 +29,10 @@ HANDLERS = [
     "functions.uploads",
     "functions.presigned",
     "functions.movies",
+    "functions.webhooks",
     "functions.ingest",
+    "functions.notify",
+    "functions.reap",
     "functions.migrate",
 ]
 CODE = (

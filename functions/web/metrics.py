@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,11 +32,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.core.catalogue.counts import observe_count_cache
 from functions.core.db import get_pool, pool_in_use
-from functions.web import API_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -61,44 +58,11 @@ POOL_IN_USE = Gauge(
 )
 
 
-class MetricsMiddleware:
-    """Times every request (ASGI middleware: streamed answers are timed to their end)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = [500]
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            template = route_template(scope)
-            REQUEST_SECONDS.labels(template, scope["method"], str(status[0])).observe(
-                time.perf_counter() - started
-            )
-            POOL_IN_USE.set(pool_in_use())
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's path template (`/api/v1/uploads/{upload_id}`), never the raw path
-    (one series per route, not per upload); `unmatched` for a path no route serves."""
-    template = getattr(scope.get("route"), "path", None)
-    if not template:
-        return "unmatched"
-    # A route of an included router keeps its own path: add the prefix it is served under.
-    if scope.get("path", "").startswith(API_PREFIX) and not template.startswith(API_PREFIX):
-        return API_PREFIX + template
-    return template
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """What every request adds: the app's `TimedRequests` middleware (functions/web/timing.py)
+    calls it."""
+    REQUEST_SECONDS.labels(route, method, str(status)).observe(seconds)
+    POOL_IN_USE.set(pool_in_use())
 
 
 class DatabaseCollector(Collector):
