@@ -6,6 +6,10 @@ context as the runtime passes it, the real PostgreSQL, moto's in-process S3)."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ from functions import ingest as ingest_function
 from functions import movies, notify, presigned
 from functions.core.catalogue.counts import count_cache
 from tests.api_support import API_KEY, api_env
+from tests.conftest import REPO
 from tests.integration.s3_support import RECORDED_KEY, SAMPLE, put, recorded, s3
 from tests.lambda_context import lambda_context
 
@@ -176,3 +181,56 @@ def test_the_scheduled_sender_counts_what_it_dispatches(
     documents, _ = printed(capsys)
     statuses = {dims["status"]: value for dims, value in emf(documents, "moviedb_uploads_total")}
     assert statuses == {"completed": 1}
+
+
+TRACED = """
+import json, sys
+from tests.lambda_context import lambda_context
+from functions import ping
+answer = ping.handler(json.load(open(sys.argv[1])), lambda_context("moviedb-dev-ping"))
+print(answer["statusCode"])
+"""
+
+
+def test_with_the_xray_sdk_on_lambda_an_invocation_sends_its_trace(database_url: str) -> None:
+    """In a process of its own (the X-Ray SDK patches botocore and httpx for good), as Lambda
+    runs it with active tracing: the SDK installed (here it is, for moto), the trace header in
+    the environment, and the X-Ray daemon's address, here a UDP socket of the test's."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        daemon.settimeout(30)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "LAMBDA_TASK_ROOT": str(REPO),
+            "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
+            "_X_AMZN_TRACE_ID": "Root=1-6745a1b2-0e3f2c1d4b5a69788796a5b4;Parent=53995c3f42cd8ad8;"
+            "Sampled=1",
+        }
+        env.pop("POWERTOOLS_TRACE_DISABLED", None)
+        result = subprocess.run(
+            [sys.executable, "-c", TRACED, str(EVENTS / "ping.json")],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.strip().splitlines()[-1] == "200"
+        header, _, body = daemon.recv(65536).decode().partition("\n")
+    assert json.loads(header) == {"format": "json", "version": 1}
+    segment = json.loads(body)
+    assert segment["name"] == "## handler"
+    assert segment["type"] == "subsegment"
+    assert segment["trace_id"] == "1-6745a1b2-0e3f2c1d4b5a69788796a5b4"
+    assert segment["annotations"]["Service"] == "moviedb"
+
+
+def test_outside_lambda_no_tracer_is_made() -> None:
+    """The SDK is installed here, but Powertools says tracing is off outside Lambda (and the
+    artifact does not ship the SDK at all: tests/deploy run its handlers on a Lambda context)."""
+    from functions import telemetry
+
+    assert telemetry._tracer() is None
