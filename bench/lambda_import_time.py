@@ -7,6 +7,10 @@ copy each run and writing no bytecode, as on a Lambda cold start (/var/task is r
   no bytecode: the same copy with every __pycache__ removed (every module compiled on import).
 Figures are medians of --runs: wall time of the import (`-X importtime`, cumulative) and the
 CPU time the import took (less sensitive to other load on the machine). Nothing is asserted.
+
+With `--baseline OTHER.zip` (e.g. the artifact of the commit before a change), both artifacts
+are measured as shipped, their runs alternating for each handler, and the table gives both side
+by side with the difference: the machine's drifting load then weighs on both alike.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 HANDLERS = [
@@ -29,7 +34,10 @@ HANDLERS = [
     "functions.uploads",
     "functions.presigned",
     "functions.movies",
+    "functions.webhooks",
     "functions.ingest",
+    "functions.notify",
+    "functions.reap",
     "functions.migrate",
 ]
 CODE = (
@@ -65,6 +73,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifact", type=Path, help="the zip built by `osls package`")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, help="another artifact, measured alternately")
     parser.add_argument("--python", default=f"python{sys.version_info[0]}.{sys.version_info[1]}")
     args = parser.parse_args()
 
@@ -78,14 +87,23 @@ def main() -> int:
         subprocess.run([args.python, "-m", "venv", "--without-pip", root / "venv"], check=True)
         python = root / "venv" / "bin" / "python"
 
-        def median(source: Path, module: str) -> tuple[float, float]:
-            runs = []
-            for _ in range(args.runs):
-                fresh = root / "run"
-                shutil.copytree(source, fresh)
-                runs.append(measure(python, fresh, module))
+        def once(source: Path, module: str) -> tuple[float, float]:
+            fresh = root / "run"
+            shutil.copytree(source, fresh)
+            try:
+                return measure(python, fresh, module)
+            finally:
                 shutil.rmtree(fresh)
+
+        def median(source: Path, module: str) -> tuple[float, float]:
+            runs = [once(source, module) for _ in range(args.runs)]
             return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+
+        if args.baseline is not None:
+            base = root / "baseline"
+            with zipfile.ZipFile(args.baseline) as archive:
+                archive.extractall(base)
+            return compare(args, base, shipped, once)
 
         size = args.artifact.stat().st_size
         print(
@@ -103,6 +121,38 @@ def main() -> int:
                 f"{module:<20} {wall:>15.3f} s {cpu:>5.3f} s "
                 f"{bare_wall:>16.3f} s {bare_cpu:>5.3f} s"
             )
+    return 0
+
+
+def compare(
+    args: argparse.Namespace,
+    base: Path,
+    shipped: Path,
+    once: Callable[[Path, str], tuple[float, float]],
+) -> int:
+    mb = [path.stat().st_size / 1e6 for path in (args.baseline, args.artifact)]
+    sizes = f"{mb[0]:.1f} MB -> {mb[1]:.1f} MB"
+    print(
+        f"baseline {args.baseline} -> {args.artifact} ({sizes}), as shipped, median of "
+        f"{args.runs} alternating runs, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        "| handler | baseline wall | baseline CPU | this wall | this CPU | CPU difference |\n"
+        "|---|---:|---:|---:|---:|---:|"
+    )
+    for module in HANDLERS:
+        before, after = [], []
+        for _ in range(args.runs):
+            before.append(once(base, module))
+            after.append(once(shipped, module))
+        bw, bc = (statistics.median(x[i] for x in before) for i in (0, 1))
+        aw, ac = (statistics.median(x[i] for x in after) for i in (0, 1))
+        print(
+            f"| `{module}` | {bw:.3f} s | {bc:.3f} s | {aw:.3f} s | {ac:.3f} s "
+            f"| {(ac - bc) * 1e3:+.0f} ms ({(ac / bc - 1) * 100:+.0f}%) |"
+        )
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 
 

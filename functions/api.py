@@ -15,10 +15,11 @@ import anyio.to_thread
 from fastapi import FastAPI
 from mangum import Mangum
 
-from functions import console, movies, ping, presigned, upload, uploads, webhooks
+from functions import console, movies, ping, presigned, telemetry, upload, uploads, webhooks
 from functions.core.ingest.dispatch import shutdown_in_process
 from functions.web import create_app
-from functions.web.metrics import MetricsMiddleware, metrics_endpoint
+from functions.web.metrics import metrics_endpoint, observe_request
+from functions.web.timing import TimedRequests
 
 
 @asynccontextmanager
@@ -33,8 +34,11 @@ app = create_app(
     ping.router, upload.router, uploads.router, presigned.router, movies.router, webhooks.router
 )
 app.router.lifespan_context = lifespan
-app.add_middleware(MetricsMiddleware)
+# Prometheus under uvicorn; on Lambda (the docs function) CloudWatch too (functions/telemetry.py)
+app.add_middleware(TimedRequests, observers=(observe_request, telemetry.record_request))
 app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 console.install(app)
 # Lambda: no lifespan (Mangum would run it on every invocation); pools open lazily.
-handler = Mangum(app, lifespan="off")
+handler = telemetry.lambda_entry(
+    Mangum(app, lifespan="off"), correlation_id_path=telemetry.API_GATEWAY_REQUEST_ID
+)

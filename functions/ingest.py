@@ -20,7 +20,7 @@ from typing import Any
 from functions.core.events.sender import send_once
 from functions.core.s3.events import Handoff, is_sqs_event, read_message, s3_objects
 from functions.core.s3.intake import ingest_handoff, ingest_s3_object
-from functions.logs import configure_lambda_logging
+from functions.telemetry import lambda_entry, record_events
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +41,16 @@ def _ingest_message(record: dict[str, Any]) -> bool:
 
 
 def _send_events() -> None:
-    """The events the ingestion just wrote go out now, not at the next scheduled round; a
-    failure here is the sender's to retry, never the message's."""
+    """The events the ingestion just wrote go out now, not at the next scheduled round (and
+    count in the metrics); a failure here is the sender's to retry, never the message's."""
     try:
-        send_once()
+        record_events(send_once())
     except Exception:
         logger.exception("sending events after the ingestion failed")
 
 
+@lambda_entry
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any] | None:
-    configure_lambda_logging(context)
     if is_sqs_event(event):
         failures = [
             {"itemIdentifier": record["messageId"]}

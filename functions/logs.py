@@ -1,5 +1,6 @@
-"""Log output for the long-running entry points (the worker): one JSON object a line, with the
-structured fields the core passes in `extra` (upload_id, attempt, counts...)."""
+"""Log output for the long-running entry points (the worker, the poller): one JSON object a line,
+with the structured fields the core passes in `extra` (upload_id, attempt, counts...). The
+Lambda functions log through Powertools instead (functions/telemetry.py)."""
 
 from __future__ import annotations
 
@@ -43,17 +44,3 @@ def configure_logging(level: str | int = "INFO", *, json_lines: bool = True) -> 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level if isinstance(level, int) else level.upper())
-
-
-_lambda_logging_configured = False
-
-
-def configure_lambda_logging(context: Any) -> None:
-    """On Lambda (a context is given), JSON log lines at MOVIEDB_LOG_LEVEL, set up once per
-    container. Callers in a process of their own (the poller) configure logging themselves."""
-    global _lambda_logging_configured
-    if context is not None and not _lambda_logging_configured:
-        from functions.core.config import get_settings
-
-        configure_logging(get_settings().log_level)
-        _lambda_logging_configured = True

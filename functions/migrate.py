@@ -9,10 +9,12 @@ from typing import Any
 
 from functions.core.db import database_url
 from functions.core.schema import migrate
+from functions.telemetry import lambda_entry
 
 logger = logging.getLogger(__name__)
 
 
+@lambda_entry
 def handler(event: dict[str, Any], context: Any) -> dict[str, list[str]]:
     applied = migrate(database_url())
     logger.info("migrations applied by Lambda", extra={"applied": applied})

@@ -17,6 +17,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError, field_validator
 
+from functions import telemetry
+from functions.core.catalogue.counts import observe_count_cache
 from functions.core.catalogue.query import Movie, MoviePage, MovieQuery
 from functions.core.catalogue.search import get_movie, search_movies
 from functions.core.limits import INT8_MAX
@@ -170,3 +172,4 @@ def read_movie(
 
 
 handler = lambda_handler(router)
+observe_count_cache(telemetry.record_count_lookup)  # on Lambda, its metrics (EMF) count them

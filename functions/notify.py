@@ -8,9 +8,11 @@ from dataclasses import asdict
 from typing import Any
 
 from functions.core.events.sender import send_once
-from functions.logs import configure_lambda_logging
+from functions.telemetry import lambda_entry, record_events
 
 
+@lambda_entry
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    configure_lambda_logging(context)
-    return asdict(send_once())
+    report = send_once()
+    record_events(report)
+    return asdict(report)

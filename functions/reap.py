@@ -11,10 +11,10 @@ from typing import Any
 
 from functions.core.ingest.dispatch import to_ingest_queue
 from functions.core.ingest.upkeep import reap_once
-from functions.logs import configure_lambda_logging
+from functions.telemetry import lambda_entry
 
 
+@lambda_entry
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    configure_lambda_logging(context)
     stalled = reap_once(to_ingest_queue)
     return {"dispatched": [str(s.upload_id) for s in stalled]}

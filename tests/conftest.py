@@ -70,9 +70,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def clean_db(database_url: str) -> Iterator[str]:
-    """An empty catalogue: every table truncated before the test."""
+    """An empty catalogue: every table truncated before the test (the shared count cache too:
+    emptying `movies` behind the uploads' back does not advance the catalogue version)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE movies, upload_rejections, uploads RESTART IDENTITY CASCADE")
+        conn.execute(
+            "TRUNCATE movies, upload_rejections, uploads, count_cache RESTART IDENTITY CASCADE"
+        )
     yield database_url
 
 

@@ -340,7 +340,15 @@ def create_app(*routers: APIRouter, title: str = "moviedb") -> FastAPI:
     return app
 
 
-def lambda_handler(*routers: APIRouter) -> Mangum:
-    """A Lambda handler (API Gateway HTTP API, payload v2) for `routers`. Pools and clients are
-    created lazily on first use and reused across invocations, never in a lifespan."""
-    return Mangum(create_app(*routers), lifespan="off")
+def lambda_handler(*routers: APIRouter) -> Callable[[dict[str, Any], Any], Any]:
+    """A Lambda handler (API Gateway HTTP API, payload v2) for `routers`, with Powertools' logs,
+    metrics and trace (functions/telemetry.py). Pools and clients are created lazily on first
+    use and reused across invocations, never in a lifespan."""
+    from functions import telemetry
+    from functions.web.timing import TimedRequests
+
+    app = create_app(*routers)
+    app.add_middleware(TimedRequests, observers=(telemetry.record_request,))
+    return telemetry.lambda_entry(
+        Mangum(app, lifespan="off"), correlation_id_path=telemetry.API_GATEWAY_REQUEST_ID
+    )

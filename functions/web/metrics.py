@@ -3,6 +3,9 @@
 - `moviedb_http_request_duration_seconds` (histogram by route template, method and status) is
   recorded by every API process; with several workers (`moviedb serve --workers N`) each writes
   its samples under PROMETHEUS_MULTIPROC_DIR and `/metrics` adds them up (multiprocess mode).
+- `moviedb_count_cache_total` (by layer and result) counts the lookups of the listing's exact
+  counts in each process; summed over the processes, `layer="shared", result="miss"` is how
+  many times a count actually ran.
 - `moviedb_db_pool_connections_in_use` is each process's pool, summed over the live ones.
 - What the database knows is read from it at scrape time, the same for every worker:
   `moviedb_uploads_total` (by status), `moviedb_rows_ingested_total` (by outcome, completed
@@ -14,13 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
+    Counter,
     Gauge,
     Histogram,
     generate_latest,
@@ -29,10 +32,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from functions.core.catalogue.counts import observe_count_cache
 from functions.core.db import get_pool, pool_in_use
-from functions.web import API_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,13 @@ REQUEST_SECONDS = Histogram(
     ["route", "method", "status"],
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+COUNT_CACHE = Counter(
+    "moviedb_count_cache",
+    "Lookups of the listing's exact counts, by cache layer (process, shared) and result "
+    "(hit, miss): a shared miss is a count that ran.",
+    ["layer", "result"],
+)
+observe_count_cache(lambda layer, result: COUNT_CACHE.labels(layer, result).inc())
 POOL_IN_USE = Gauge(
     "moviedb_db_pool_connections_in_use",
     "Connections of the API's database pools in use (summed over the live processes).",
@@ -49,44 +58,11 @@ POOL_IN_USE = Gauge(
 )
 
 
-class MetricsMiddleware:
-    """Times every request (ASGI middleware: streamed answers are timed to their end)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = [500]
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            template = route_template(scope)
-            REQUEST_SECONDS.labels(template, scope["method"], str(status[0])).observe(
-                time.perf_counter() - started
-            )
-            POOL_IN_USE.set(pool_in_use())
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's path template (`/api/v1/uploads/{upload_id}`), never the raw path
-    (one series per route, not per upload); `unmatched` for a path no route serves."""
-    template = getattr(scope.get("route"), "path", None)
-    if not template:
-        return "unmatched"
-    # A route of an included router keeps its own path: add the prefix it is served under.
-    if scope.get("path", "").startswith(API_PREFIX) and not template.startswith(API_PREFIX):
-        return API_PREFIX + template
-    return template
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """What every request adds: the app's `TimedRequests` middleware (functions/web/timing.py)
+    calls it."""
+    REQUEST_SECONDS.labels(route, method, str(status)).observe(seconds)
+    POOL_IN_USE.set(pool_in_use())
 
 
 class DatabaseCollector(Collector):
@@ -154,7 +130,7 @@ def exposition() -> tuple[bytes, str]:
         MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in (REQUEST_SECONDS, POOL_IN_USE):
+        for collector in (REQUEST_SECONDS, COUNT_CACHE, POOL_IN_USE):
             registry.register(collector)
     registry.register(DatabaseCollector())
     return generate_latest(registry), CONTENT_TYPE_LATEST

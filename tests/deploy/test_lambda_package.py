@@ -104,6 +104,7 @@ def test_the_artifact_holds_the_code_the_migrations_and_the_runtime_dependencies
         unzipped_size = sum(info.file_size for info in archive.infolist())
     top = {name.split("/")[0] for name in names}
     assert {"functions", "fastapi", "mangum", "psycopg", "yoyo", "cachetools"} <= top
+    assert {"aws_lambda_powertools", "jmespath"} <= top  # functions/telemetry.py
     assert not top & FORBIDDEN, sorted(top & FORBIDDEN)
     assert "functions/core/schema/migrations/0001_schema.sql" in names
     assert not [n for n in names if n.startswith(("infra/", "local/", "tests/"))]
@@ -212,6 +213,57 @@ def test_packaged_handlers_answer_api_gateway_events(
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == status, answer
+
+
+INVOKE_ON_LAMBDA = """
+import json, sys, types
+sys.path.insert(0, {path!r})
+import importlib
+handler = importlib.import_module({module!r}).handler
+event = json.load(open({event!r}))
+context = types.SimpleNamespace(
+    function_name="moviedb-dev-ping", memory_limit_in_mb=256, aws_request_id="req-1",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:moviedb-dev-ping",
+)
+answer = handler(event, context)
+print(json.dumps({{"status": answer["statusCode"]}}))
+"""
+
+
+def test_a_packaged_handler_on_lambda_prints_its_logs_and_metrics_with_powertools(
+    unzipped: Path, clean_python: Path, database_url: str
+) -> None:
+    """Invoked with a Lambda context, the handler runs through Powertools (functions/telemetry.py)
+    from the artifact alone: Powertools and what it imports (jmespath) are in the package."""
+    code = INVOKE_ON_LAMBDA.format(
+        path=str(unzipped),
+        module="functions.ping",
+        event=str(REPO / "tests" / "events" / "ping.json"),
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": database_url,
+        "MOVIEDB_DATA_DIR": str(unzipped.parent / "data"),
+        "POWERTOOLS_METRICS_NAMESPACE": "moviedb/deploy-test",
+    }
+    result = run([clean_python, "-I", "-B", "-c", code], env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert lines[-1] == {"status": 200}
+    metrics = {
+        m["Name"]: document
+        for document in lines
+        if "_aws" in document
+        for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    }
+    assert {"ColdStart", "moviedb_http_request_duration_seconds"} <= set(metrics)
+    request = metrics["moviedb_http_request_duration_seconds"]
+    assert request["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "moviedb/deploy-test"
+    assert (request["route"], request["method"], request["status"]) == (
+        "/api/v1/ping",
+        "GET",
+        "200",
+    )
 
 
 def test_the_packaged_migrate_function_builds_the_schema(

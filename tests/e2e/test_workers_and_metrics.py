@@ -1,5 +1,6 @@
 """`moviedb serve --workers 2`: two API processes on one port, and `/metrics` counting every
-request and every upload exactly once whichever of them answers the scrape."""
+request and every upload exactly once whichever of them answers the scrape. Two `moviedb serve`
+processes on one database: the listing's exact count is made once for both."""
 
 from __future__ import annotations
 
@@ -63,6 +64,57 @@ def test_two_workers_serve_and_metrics_count_every_request_and_upload_once(
                 assert uploads_posted == 3
     finally:
         server.stop()
+
+
+def test_the_shared_count_cache_is_computed_once_for_two_processes(
+    data_dir: Path, database_url: str
+) -> None:
+    """Two servers of their own (each /metrics tells its own process's lookups); the same
+    filtered count asked of both is counted by the first and read by the second, and again
+    once for both after a publish advanced the catalogue's version."""
+    first = start_server(database_url, data_dir / "first")
+    second = start_server(database_url, data_dir / "second")
+    listing = "/api/v1/movies?language=fr&count=exact"
+    french = [row(f"Film {n}", lang="fr") for n in range(3)]
+    try:
+        with (
+            httpx.Client(base_url=first.base, timeout=30) as one,
+            httpx.Client(base_url=second.base, timeout=30) as two,
+        ):
+            _publish(one, csv_bytes(*french, row("An English one")))
+            assert one.get(listing).json()["total"] == 3
+            assert two.get(listing).json()["total"] == 3
+            assert _lookups(one) == {("process", "miss"): 1, ("shared", "miss"): 1}
+            assert _lookups(two) == {("process", "miss"): 1, ("shared", "hit"): 1}
+
+            _publish(two, csv_bytes(row("Film 3", lang="fr")))  # a new catalogue version
+            wait_until(lambda: one.get(listing).json()["total"] == 4, what="the new total")
+            assert two.get(listing).json()["total"] == 4
+            counted = [_lookups(http).get(("shared", "miss"), 0) for http in (one, two)]
+            assert sum(counted) == 2  # once per version, for both processes
+    finally:
+        first.stop()
+        second.stop()
+
+
+def _publish(http: httpx.Client, content: bytes) -> None:
+    upload_id = upload(http, content)
+    wait_until(
+        lambda: http.get(f"/api/v1/uploads/{upload_id}").json()["status"] == "completed",
+        what="the upload",
+    )
+
+
+def _lookups(http: httpx.Client) -> dict[tuple[str, str], float]:
+    """This server's moviedb_count_cache_total samples, by (layer, result)."""
+    page = http.get("/metrics").text
+    found = {}
+    for layer in ("process", "shared"):
+        for result in ("hit", "miss"):
+            value = sample(page, "moviedb_count_cache_total", layer=layer, result=result)
+            if value:
+                found[(layer, result)] = value
+    return found
 
 
 def _worker_pids(parent: int) -> list[int] | None:

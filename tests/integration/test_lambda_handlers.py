@@ -19,17 +19,13 @@ import pytest
 from functions import api, ingest, ping, upload, uploads
 from tests.api_support import API_KEY, api_env, reset_caches
 from tests.integration.s3_support import s3
+from tests.lambda_context import lambda_context
 
 __all__ = ["api_env", "s3"]
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
-CONTEXT = SimpleNamespace(
-    function_name="moviedb-api",
-    aws_request_id="c6af9ac6-7b61-11e6-9a41-93e812345678",
-    invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:moviedb-api",
-    get_remaining_time_in_millis=lambda: 29_000,
-)
+CONTEXT = lambda_context("moviedb-api")
 
 
 def event(name: str, upload_id: uuid.UUID | str | None = None) -> dict[str, Any]:

@@ -102,3 +102,19 @@ def test_a_stopped_replica_sends_the_reads_to_the_primary_with_no_error(
         assert client.get("/api/v1/uploads").status_code == 200
     finally:
         on_replica.start()
+
+
+def test_an_exact_count_read_on_the_replica_is_cached_on_the_primary(
+    client: TestClient, on_replica: StreamingReplica, database_url: str
+) -> None:
+    """The count runs on the replica; the shared count cache (an UNLOGGED table, which a
+    replica cannot read) is read and written on the primary."""
+    for title in ("Replicated one", "Replicated two"):
+        add_movie(database_url, title)
+    on_replica.wait_caught_up(database_url)
+    answer = client.get("/api/v1/movies?q=replicated&count=exact")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["total"] == 2
+    with psycopg.connect(database_url, autocommit=True) as primary:
+        stored = primary.execute("SELECT total FROM count_cache").fetchall()
+    assert stored == [(2,)]

@@ -17,10 +17,11 @@ from functions.core.ingest.intake import accept_upload
 from functions.core.uploads.records import get_upload
 from tests.api_support import api_env, csv_bytes, reset_caches, row
 from tests.integration.s3_support import s3
+from tests.lambda_context import lambda_context
 
 __all__ = ["api_env", "s3"]
 
-CONTEXT = SimpleNamespace(function_name="moviedb-reap", aws_request_id="r-1")
+CONTEXT = lambda_context("moviedb-reap", "r-1")
 SCHEDULED_EVENT = {
     "version": "0",
     "id": "cdc73f9d-aea9-11e3-9d5a-835b769c0d9c",

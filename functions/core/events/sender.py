@@ -19,7 +19,7 @@ import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -80,11 +80,25 @@ def retry_delay(attempt: int, base: float) -> float:
     return base * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)  # noqa: S311
 
 
+OUTCOMES = ("inserted", "updated", "unchanged", "rejected")
+
+
 @dataclass
 class RoundReport:
     dispatched: int = 0
     attempted: int = 0
     delivered: int = 0
+    # What the dispatched events announce, each transition once: uploads by the status they
+    # reached, and the records of the completed ones by outcome (the Lambda metrics).
+    statuses: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def count(self, event: str, upload: dict[str, Any]) -> None:
+        status = event.removeprefix("upload.")
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if status == "completed":
+            for outcome in OUTCOMES:
+                self.rows[outcome] = self.rows.get(outcome, 0) + int(upload.get(outcome) or 0)
 
 
 def _dispatch_events(conn: psycopg.Connection, settings: Settings, report: RoundReport) -> None:
@@ -102,7 +116,9 @@ def _dispatch_events(conn: psycopg.Connection, settings: Settings, report: Round
                 "UPDATE upload_events SET dispatched_at = now() WHERE id = ANY(%s)",
                 ([e[0] for e in events],),
             )
-        report.dispatched += len(events)
+    for _, _, event, _, upload in events:  # committed: counted once
+        report.count(event, upload)
+    report.dispatched += len(events)
 
 
 def _publish_to_sns(
