@@ -21,9 +21,9 @@ Choices:
   other filters or another sort, is rejected as a validation error, never a 500.
 - `page` deep in the listing uses a deferred join (the ids of the page from an index, then their
   rows), which is as good as OFFSET gets; it still walks `offset` index entries.
-- `count=exact` (default) is cached per filter set for `MOVIEDB_COUNT_CACHE_SECONDS` and dropped
-  within a second of an upload completing; `estimated` is the planner's estimate; `none` skips
-  it.
+- `count=exact` (default) is counted once per filter set and catalogue version, shared by every
+  process (counts.py) for `MOVIEDB_COUNT_CACHE_SECONDS`; `estimated` is the planner's estimate;
+  `none` skips it.
 """
 
 from __future__ import annotations
