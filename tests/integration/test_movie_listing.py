@@ -242,6 +242,20 @@ def test_the_exact_count_is_reused_until_the_catalogue_changes(movies_db: psycop
     assert exact_count(movies_db, query, cache) == before + 1
 
 
+def test_a_page_and_its_total_come_from_the_same_catalogue_version(
+    movies_db: psycopg.Connection,
+):
+    # a process that would not look at the catalogue's version again for an hour
+    cache = CountCache(ttl=300, version_check_seconds=3600)
+    query = MovieQuery(language="en", page_size=100, sort_by="id", sort_order="desc")
+    before = search_movies(movies_db, query, count_cache=cache)
+    movies_db.execute("INSERT INTO movies (title, original_language) VALUES ('new one', 'en')")
+    advance_catalogue_version(movies_db)  # what the publish does in its transaction
+    after = search_movies(movies_db, query, count_cache=cache)
+    assert after.items[0].title == "new one"  # the page reads the new catalogue
+    assert after.total == before.total + 1  # and so does its total, at once
+
+
 def test_get_movie(movies_db: psycopg.Connection):
     movie = get_movie(movies_db, 1)
     assert movie is not None

@@ -42,7 +42,7 @@ from psycopg_pool import PoolTimeout
 from functions.core.catalogue import count_store
 from functions.core.catalogue.query import MovieQuery
 from functions.core.catalogue.statements import count_plan_statement, count_statement
-from functions.core.catalogue.version import VersionCache
+from functions.core.catalogue.version import CURRENT_VERSION, VersionCache
 from functions.core.config import get_settings
 
 logger = logging.getLogger(__name__)
@@ -123,9 +123,12 @@ class CountCache:
             self._entries.clear()
         self.versions.forget()
 
-    def count(self, conn: psycopg.Connection, query: MovieQuery) -> int:
-        """The exact count of `query`'s filters, from the first layer that has it."""
-        version = self.version(conn)
+    def count(self, conn: psycopg.Connection, query: MovieQuery, version: int | None = None) -> int:
+        """The exact count of `query`'s filters, from the first layer that has it: for the
+        catalogue version `version` (the one the page was read from), else the version as
+        this process last looked."""
+        if version is None:
+            version = self.version(conn)
         filter_key = query.filter_key
         total = self.get((version, filter_key))
         if total is not None:
@@ -205,17 +208,23 @@ def count_with_version(conn: psycopg.Connection, query: MovieQuery) -> tuple[int
     never cached under a version newer than the rows it counted (a replica behind the one that
     gave the process its version, a publish between two statements)."""
     statement = count_statement(query)
-    paired = b"SELECT (SELECT version FROM catalogue_state), (" + statement.query + b")"
+    paired = f"SELECT {CURRENT_VERSION}, (".encode() + statement.query + b")"
     row = conn.execute(paired, statement.params).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
 
 
 def exact_count(
-    conn: psycopg.Connection, query: MovieQuery, cache: CountCache | None = None
+    conn: psycopg.Connection,
+    query: MovieQuery,
+    cache: CountCache | None = None,
+    *,
+    version: int | None = None,
 ) -> int:
+    """The exact count, through `cache` when there is one (for the catalogue version
+    `version` when the caller knows which it read)."""
     if cache is not None:
-        return cache.count(conn, query)
+        return cache.count(conn, query, version)
     statement = count_statement(query)
     row = conn.execute(statement.query, statement.params).fetchone()
     return int(row[0]) if row else 0

@@ -100,7 +100,9 @@ def search_movies(
         next_cursor = encode_cursor(position)
     total: int | None = None
     if query.count == "exact":
-        total = exact_count(conn, query, count_cache)
+        # the count of the catalogue the page was read from (a publish may have just committed)
+        seen = found[0][1]["catalogue_version"] if found else None
+        total = exact_count(conn, query, count_cache, version=seen)
     elif query.count == "estimated":
         total = estimated_count(conn, query)
     # one validation pass for the whole page (the rows are typed by the database already;

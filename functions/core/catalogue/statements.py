@@ -17,6 +17,7 @@ from functions.core.catalogue.columns import MOVIE_FIELDS
 from functions.core.catalogue.cursors import Position
 from functions.core.catalogue.order import Stretch, stretches
 from functions.core.catalogue.query import MAX_YEAR, MIN_YEAR, MovieQuery
+from functions.core.catalogue.version import CURRENT_VERSION
 
 SELECT_LIST = sql.SQL(", ").join(sql.Identifier("m", name) for name in MOVIE_FIELDS)
 
@@ -143,7 +144,13 @@ def _render_page(
     if after:
         conditions.append(_after(stretch, sort_order))
     order = order_by(stretch, sort_order)
-    fields = SELECT_LIST + sort_key_columns(stretch)
+    # the catalogue version beside the rows, from the same snapshot: the page's total is then
+    # the count of that version, whatever this process last knew of it (counts.py)
+    fields = (
+        SELECT_LIST
+        + sort_key_columns(stretch)
+        + sql.SQL(f", {CURRENT_VERSION} AS catalogue_version")
+    )
     if not offset and not set(filters) & _CARRIED_FILTERS:
         # Straight down the sort index: nothing to skip, and no filter an index could check
         # (spoken_language and q need the row anyway).

@@ -12,6 +12,10 @@ from contextlib import AbstractContextManager
 
 import psycopg
 
+# The version as a scalar subquery: a statement that selects it beside its rows reads both from
+# one snapshot (the listing's page, a count).
+CURRENT_VERSION = "(SELECT version FROM catalogue_state)"
+
 
 def catalogue_version(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT version FROM catalogue_state").fetchone()
