@@ -129,9 +129,14 @@ def start_api(url: str, port: int, workers: int, tree: Path = REPO) -> subproces
     while time.monotonic() < deadline:
         try:
             get_json(f"http://127.0.0.1:{port}", "/api/v1/ping", timeout=2)
-            return server
         except OSError:
             time.sleep(0.3)
+            continue
+        time.sleep(0.5)
+        # someone else's server on the port answers /ping too, while ours could not bind it
+        if server.poll() is not None:
+            sys.exit(f"the API exited ({server.returncode}): is port {port} taken?")
+        return server
     stop_api(server)
     sys.exit("the API did not answer /api/v1/ping within 60 s")
 

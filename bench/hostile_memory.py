@@ -31,30 +31,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psutil
-import psycopg
-from psycopg import sql
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.ingest import fresh_database  # noqa: E402
+from tests.api_support import API_KEY  # noqa: E402
+from tests.e2e.server_process import serve  # noqa: E402
 from tests.movie_files import HEADER, movie_rows  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -249,66 +244,6 @@ def hostile_cases(
 # --- a server of its own ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    name = f"moviedb_bench_hostile_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
-@contextlib.contextmanager
-def server(database_url: str, data_dir: Path, key: str) -> Iterator[tuple[str, int]]:
-    """`moviedb serve` on a free loopback port: (its base URL, its pid), until the block ends."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "MOVIEDB_DATA_DIR": str(data_dir),
-        "MOVIEDB_API_KEY": key,
-        "MOVIEDB_LOG_LEVEL": "WARNING",
-    }
-    log = data_dir.parent / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "functions.cli", "serve", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/api/v1/ping", timeout=2).status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield base, process.pid
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def table(results: list[Measure], idle: float, limit_mb: float) -> str:
     """A Markdown table: case, peak RSS MB, limit MB, verdict, seconds, what happened."""
     rows = [("case", "peak RSS MB", "limit MB", "verdict", "seconds", "what happened")]
@@ -356,16 +291,16 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    key = secrets.token_urlsafe(16)
     with (
         tempfile.TemporaryDirectory(prefix="moviedb-hostile-") as tmp,
-        fresh_database(args.admin_url) as database_url,
-        server(database_url, Path(tmp) / "data", key) as (base, pid),
-        httpx.Client(base_url=base, timeout=600) as http,
+        fresh_database(args.admin_url, "hostile") as database_url,
+        serve(database_url, Path(tmp) / "data", MOVIEDB_LOG_LEVEL="WARNING") as server,
+        httpx.Client(base_url=server.base, timeout=600) as http,
     ):
+        pid = server.process.pid
         idle = tree_rss(psutil.Process(pid)) / MIB
         results = hostile_cases(
-            http, pid, key, Path(tmp), line_mb=args.line_mb, field_mb=args.field_mb
+            http, pid, API_KEY, Path(tmp), line_mb=args.line_mb, field_mb=args.field_mb
         )
     print(table(results, idle, args.limit_mb))
     if any(result.peak_mb >= args.limit_mb for result in results):

@@ -47,7 +47,7 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.api import LISTING, SEED_SORT, stop_api  # noqa: E402
+from bench.api import LISTING, SEED_SORT, start_api, stop_api  # noqa: E402
 from bench.generate import cached_dataset  # noqa: E402
 from bench.ingest import (  # noqa: E402
     describe_environment,
@@ -56,7 +56,7 @@ from bench.ingest import (  # noqa: E402
     resolve_admin_url,
     run_pipeline,
 )
-from bench.scaling import free_port, serve  # noqa: E402
+from bench.scaling import free_port  # noqa: E402
 from functions.core.catalogue.query import MovieQuery  # noqa: E402
 from functions.core.catalogue.statements import count_statement  # noqa: E402
 
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         args.port = free_port(args.port)
-        server = serve(url, args.port, 1)
+        server = start_api(url, args.port, 1)
         run = Run()
         try:
             before = reference(args.port, run)

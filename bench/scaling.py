@@ -138,15 +138,6 @@ def free_port(wanted: int) -> int:
     sys.exit("no free port")
 
 
-def serve(url: str, port: int, workers: int) -> subprocess.Popen:
-    """bench/api.py's start_api, and a check that the server answering is the one started."""
-    server = start_api(url, port, workers)
-    time.sleep(0.5)
-    if server.poll() is not None:
-        sys.exit(f"the API exited ({server.returncode}): is port {port} taken?")
-    return server
-
-
 # --- part 1: worker processes ------------------------------------------------------------------
 
 
@@ -159,7 +150,7 @@ def warm_up(wrk: str, base: str, connections: int) -> None:
 
 
 def measure_workers(args: argparse.Namespace, wrk: str, url: str, workers: int) -> list[dict]:
-    server = serve(url, args.port, workers)
+    server = start_api(url, args.port, workers)
     base = f"http://127.0.0.1:{args.port}"
     rows = []
     try:
@@ -292,7 +283,7 @@ def wrk_with_header(directory: str, wrk: str, name: str, header: str) -> str:
 
 
 def not_modified(args: argparse.Namespace, wrk: str, url: str) -> None:
-    server = serve(url, args.port, args.cdn_workers)
+    server = start_api(url, args.port, args.cdn_workers)
     base = f"http://127.0.0.1:{args.port}"
     print(
         f"\n== the 304 path: uvicorn --workers {args.cdn_workers}, wrk -t{args.threads} "

@@ -104,7 +104,7 @@ def order_by(stretch: Stretch, sort_order: str) -> sql.Composable:
     return sql.SQL(", ").join(key + direction for key in _keys(stretch))
 
 
-def sort_key_columns(stretch: Stretch) -> sql.Composable:
+def _sort_key_columns(stretch: Stretch) -> sql.Composable:
     """The stretch's keys but `id`, selected as `sort_key_<n>`: what a cursor keeps."""
     return sql.SQL("").join(
         sql.SQL(", {} AS {}").format(key, sql.Identifier(f"sort_key_{n}"))
@@ -148,7 +148,7 @@ def _render_page(
     # the count of that version, whatever this process last knew of it (counts.py)
     fields = (
         SELECT_LIST
-        + sort_key_columns(stretch)
+        + _sort_key_columns(stretch)
         + sql.SQL(f", {CURRENT_VERSION} AS catalogue_version")
     )
     if not offset and not set(filters) & _CARRIED_FILTERS:

@@ -109,6 +109,9 @@ def _refresh_statistics(cur: psycopg.Cursor, changed: int) -> None:
         cur.execute("ANALYZE movies")
 
 
+MOVIES = sql.Identifier("movies")
+
+
 def publish(cur: psycopg.Cursor, upload_id: uuid.UUID) -> int:
     """Apply the upload's change set to `movies` and keep its history; the new catalogue
     version. The caller holds PUBLISH_LOCK and commits (or rolls back) with the upload's
@@ -120,9 +123,6 @@ def publish(cur: psycopg.Cursor, upload_id: uuid.UUID) -> int:
     else:
         _refresh_statistics(cur, _apply(cur, upload_id, MOVIES))
     return advance_catalogue_version(cur.connection)
-
-
-MOVIES = sql.Identifier("movies")
 
 
 def _apply(cur: psycopg.Cursor, upload_id: uuid.UUID, movies: sql.Identifier) -> int:
