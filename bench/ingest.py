@@ -10,7 +10,8 @@ For each size it takes the generated file (bench/generate.py, cached in bench/ou
 1. pipeline: `moviedb ingest --json FILE` as a subprocess against a fresh, migrated database
    (created on the server at --admin-url, dropped afterwards). Wall time from spawn to exit, so
    it includes interpreter start-up, the content hash and the migration check; peak RSS is the
-   `ru_maxrss` that wait4() reports for that process and any children it waited for. The
+   highest resident memory of that process and its parser process together (sampled every
+   20 ms from /proc), or the `ru_maxrss` wait4() reports, when higher. The
    reported counts are checked against the generator's manifest.
 2. reference: the rows the pipeline accepted, exported from its `movies` table with COPY TO
    (already normalised, one per natural key), COPYed into `ref`, created in another fresh
@@ -47,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -87,7 +89,7 @@ class Run:
     rows: int  # records in the file (= received)
     pipeline_seconds: float  # `moviedb ingest` wall time, spawn to exit
     cpu_seconds: float  # user + system CPU of the ingesting process
-    peak_rss_mb: float  # of the ingesting process (and any children it waited for)
+    peak_rss_mb: float  # of the ingesting process and its parser process together
     copy_rows: int  # rows in the reference COPY (the movies the pipeline loaded)
     copy_seconds: float  # the reference COPY, client side, start to COMMIT
     bare_copy_seconds: float  # the same COPY into a table without indexes
@@ -181,8 +183,10 @@ def run_pipeline(
         with out_path.open("wb") as out, err_path.open("wb") as err:
             started = time.perf_counter()
             process = subprocess.Popen(command, cwd=tree, env=env, stdout=out, stderr=err)
-            # wait4, not Popen.wait: it also returns the child's resource usage (ru_maxrss, KiB).
-            _, status, usage = os.wait4(process.pid, 0)
+            with TreeRss(process.pid) as tree_rss:
+                # wait4, not Popen.wait: it also returns the child's resource usage (ru_maxrss,
+                # KiB: the largest of the process and the children it waited for)
+                _, status, usage = os.wait4(process.pid, 0)
             seconds = time.perf_counter() - started
             process.returncode = os.waitstatus_to_exitcode(status)
         stdout, stderr = out_path.read_text(), err_path.read_text()
@@ -190,7 +194,52 @@ def run_pipeline(
         raise RuntimeError(
             f"{shlex.join(command)} exited with {process.returncode}:\n{stdout}\n{stderr}"
         )
-    return seconds, usage, json.loads(stdout.strip().splitlines()[-1])
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    # the pipeline's memory: its own and its parser process's together, at their peak
+    summary["peak_rss_mb"] = max(usage.ru_maxrss * 1024, tree_rss.peak_bytes) / 1e6
+    return seconds, usage, summary
+
+
+class TreeRss:
+    """Samples, every 20 ms, the resident memory of a process and its descendants together
+    (Linux /proc); `peak_bytes` is the highest sum seen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak_bytes = pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.wait(0.02):
+            total = sum(self._rss_pages(pid) for pid in self._tree())
+            self.peak_bytes = max(self.peak_bytes, total * page)
+
+    def _tree(self) -> list[int]:
+        pids, i = [self.pid], 0
+        while i < len(pids):
+            try:
+                children = Path(f"/proc/{pids[i]}/task/{pids[i]}/children").read_text().split()
+            except OSError:
+                children = []
+            pids.extend(int(c) for c in children)
+            i += 1
+        return pids
+
+    @staticmethod
+    def _rss_pages(pid: int) -> int:
+        try:
+            return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            return 0
 
 
 def export_accepted_rows(url: str, target: Path) -> int:
@@ -361,7 +410,7 @@ def bench_once(
         rows=manifest.rows,
         pipeline_seconds=seconds,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss * 1024 / 1e6,
+        peak_rss_mb=summary["peak_rss_mb"],
         copy_rows=copy_rows,
         copy_seconds=copy_seconds,
         bare_copy_seconds=bare_seconds,

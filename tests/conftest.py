@@ -74,7 +74,7 @@ def clean_db(database_url: str) -> Iterator[str]:
     emptying `movies` behind the uploads' back does not advance the catalogue version)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
-            "TRUNCATE movies, upload_rejections, uploads, count_cache RESTART IDENTITY CASCADE"
+            "TRUNCATE movies, movie_changes, upload_rejections, uploads, count_cache RESTART IDENTITY CASCADE"
         )
     yield database_url
 

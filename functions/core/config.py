@@ -204,6 +204,14 @@ class Settings(BaseSettings):
         validation_alias=_env("rebuild_min_rows"),
         description="Below this many inserted movies a publish never rebuilds the catalogue.",
     )
+    parser_process_min_bytes: int | None = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        validation_alias=_env("parser_process_min_bytes"),
+        description="Files of at least this many bytes (or of unknown size) are parsed in a "
+        "child process, beside the one streaming their rows to PostgreSQL, when more than one "
+        "CPU is available (docs/uploads.md); empty: never.",
+    )
     history_days: float = Field(
         default=90,
         gt=0,
@@ -335,6 +343,11 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("parser_process_min_bytes", mode="before")
+    @classmethod
+    def _blank_is_never(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def storage_dir(self) -> Path:

@@ -187,3 +187,27 @@ def test_the_installed_package_migrates_an_empty_database_and_ingests_the_sample
     summary = json.loads(ingested.stdout)
     assert summary["status"] == "completed"
     assert summary["received"] == 10 and summary["inserted"] + summary["rejected"] == 10
+
+
+def test_the_installed_package_parses_a_file_in_its_parser_process(
+    image: Image, outside: Path, empty_database: str
+) -> None:
+    """The parser process (a large file's) starts from the installed package, outside the
+    checkout: the threshold set to 0 sends even the sample through it."""
+    env = image_env(
+        image,
+        DATABASE_URL=empty_database,
+        MOVIEDB_DATA_DIR=str(outside / "data"),
+        MOVIEDB_PARSER_PROCESS_MIN_BYTES="0",
+    )
+    assert (
+        run([image.bin / "moviedb", "migrate"], cwd=outside, env=env, timeout=120).returncode == 0
+    )
+    sample = outside / "parsed-aside.csv"
+    sample.write_bytes(SAMPLE_CSV.read_bytes())
+    ingested = run(
+        [image.bin / "moviedb", "ingest", "--json", sample], cwd=outside, env=env, timeout=120
+    )
+    assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+    summary = json.loads(ingested.stdout)
+    assert (summary["status"], summary["received"], summary["inserted"]) == ("completed", 10, 10)

@@ -114,7 +114,9 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def empty(server: Server, database_url: str) -> Server:
     """The server, with an empty catalogue and no uploads."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE movies, upload_rejections, uploads RESTART IDENTITY CASCADE")
+        conn.execute(
+            "TRUNCATE movies, movie_changes, upload_rejections, uploads RESTART IDENTITY CASCADE"
+        )
     return server
 
 
@@ -356,6 +358,10 @@ def test_review_shows_the_change_set_then_publish_completes(
 def test_cancel_a_validated_upload(page: Page, empty: Server) -> None:
     validated = empty.upload(csv_bytes(row("Never Published")), review=True)
     page.goto(f"/?view=detail&id={validated['upload_id']}")
+    # the change set shown first, as a reviewer sees it (its requests answered before the
+    # cancel drops it)
+    expect(page.get_by_text("1 movie would be inserted")).to_be_visible()
+    expect(page.get_by_text("0 movies would be updated")).to_be_visible()
     page.get_by_label("API key").fill(KEY)
     page.get_by_role("button", name="Cancel").click()
     expect(page.get_by_text("Status: cancelled")).to_be_visible()

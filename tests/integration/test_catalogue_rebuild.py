@@ -113,7 +113,7 @@ def test_the_rebuild_gives_the_catalogue_the_row_by_row_publish_gives_and_revert
     results = {}
     for share in ("1000", "0.01"):  # never rebuild, then always
         with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute("TRUNCATE movies, uploads RESTART IDENTITY CASCADE")
+            conn.execute("TRUNCATE movies, movie_changes, uploads RESTART IDENTITY CASCADE")
         monkeypatch.setenv("MOVIEDB_REBUILD_MIN_ROWS", "0")
         monkeypatch.setenv("MOVIEDB_REBUILD_SHARE", share)
         reset_caches()

@@ -214,7 +214,7 @@ def test_counts_do_not_depend_on_how_the_file_is_chunked(
     seed = write(tmp_path, "seed.csv", row("Alpha"), row("Gamma", date=""))
     outcomes = []
     for chunk_rows in (20_000, 3, 1):
-        conn.execute("TRUNCATE movies, upload_rejections, uploads CASCADE")
+        conn.execute("TRUNCATE movies, movie_changes, upload_rejections, uploads CASCADE")
         monkeypatch.setattr(ingestion, "CHUNK_ROWS", chunk_rows)
         ingest(seed)
         upload = ingest(write(tmp_path, f"file-{chunk_rows}.csv", *rows))
@@ -452,7 +452,7 @@ def test_run_killed_mid_load_then_retried_ends_like_one_clean_run(
         "SELECT received, inserted, updated, unchanged, rejected, attempts FROM uploads"
     ).fetchone()
 
-    conn.execute("TRUNCATE movies, upload_rejections, uploads CASCADE")
+    conn.execute("TRUNCATE movies, movie_changes, upload_rejections, uploads CASCADE")
     clean = moviedb("ingest", "--json", str(path))
     out, err = clean.communicate(timeout=300)
     assert clean.returncode == 0, err.decode()

@@ -211,7 +211,9 @@ def fuzz_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     data_dir = tmp_path_factory.mktemp("fuzz-data")
     queue = f"moviedb-fuzz-{uuid.uuid4().hex[:8]}"  # use_celery=true: a queue nobody consumes
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE movies, upload_rejections, uploads RESTART IDENTITY CASCADE")
+        conn.execute(
+            "TRUNCATE movies, movie_changes, upload_rejections, uploads RESTART IDENTITY CASCADE"
+        )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MOVIEDB_API_KEY", API_KEY)
         patch.setenv("MOVIEDB_DATA_DIR", str(data_dir))

@@ -82,7 +82,7 @@ def test_a_publish_killed_midway_then_run_again_ends_like_one_clean_publish(
     assert run("publish", upload_id)["status"] == "completed"
     after_crash = state(conn, upload_id)
 
-    conn.execute("TRUNCATE movies, upload_rejections, uploads CASCADE")
+    conn.execute("TRUNCATE movies, movie_changes, upload_rejections, uploads CASCADE")
     clean_id = staged(conn, path)
     assert run("publish", clean_id)["status"] == "completed"
     clean = state(conn, clean_id)

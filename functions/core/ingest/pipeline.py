@@ -2,7 +2,8 @@
 
 Every door (CLI, API, Celery, S3 event) calls `process_upload` (through `run_upload`). It
 claims the upload and, by its status:
-- processing: streams the file through `MovieCsv` in chunks, COPYs the accepted rows into the
+- processing: streams the file through `MovieCsv` in chunks (a large file's in a parser process
+  beside this one: functions/core/ingest/parse_process.py), COPYs the accepted rows into the
   upload's own staging table (functions/core/ingest/staging.py), records rejected rows, computes
   the change set and the counts against the catalogue, and ends `validated` (a review was
   asked for) or goes on to publish. Uploads are processed side by side: nothing here is locked.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import queue
 import threading
 import time
@@ -44,6 +46,7 @@ from functions.core.errors import (
     UnsupportedLineEndings,
 )
 from functions.core.ingest import publish, staging
+from functions.core.ingest.parse_process import Chunk, ParserProcess
 from functions.core.ingest.parsing import MovieCsv, Rejection, StagingRow
 from functions.core.storage import is_missing_file, open_stored, storage_error_types
 from functions.core.uploads.records import (
@@ -64,6 +67,10 @@ from functions.core.uploads.workers import dead_local_worker, worker_name
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 20_000
+# A parser process sends smaller chunks: with those read ahead and those in the pipe, the two
+# processes together stay near one process's peak memory (bench/ingest.py: 20,000-row chunks
+# took the pair to 197 MB at 1M rows, these to about 120 MB).
+PARSER_PROCESS_CHUNK_ROWS = 5_000
 HEARTBEAT_SECONDS = 2.0
 
 Connect = Callable[[], psycopg.Connection]
@@ -106,20 +113,17 @@ class CountingReader(io.RawIOBase):
         return n
 
 
-Chunk = tuple[list[StagingRow], list[Rejection]]
-
-
 def _chunks(records: Iterator[StagingRow | Rejection], size: int) -> Iterator[Chunk]:
     while batch := list(islice(records, size)):
         rows = [r for r in batch if type(r) is list]
-        yield rows, [r for r in batch if type(r) is Rejection] if len(rows) < len(batch) else []
+        rejections = [r for r in batch if type(r) is Rejection] if len(rows) < len(batch) else []
+        yield rows, rejections, len(batch)
 
 
 class _ReadAhead:
-    """Parses the next chunks in a thread while the database merges the current one.
-
-    Parsing is Python work; merging is PostgreSQL's. Overlapping them keeps both cores busy.
-    At most `depth` parsed chunks wait in memory.
+    """Takes the next chunks in a thread (parsing them, or reading them from the parser
+    process) while the current one streams to the database. At most `depth` chunks wait in
+    memory.
     """
 
     _DONE = object()
@@ -200,20 +204,66 @@ def _stage(
     or publishing (committed), or raises (rolled back)."""
     upload = lease.upload
     reader = CountingReader(stream)
-    movie_csv = MovieCsv(reader)  # the header is checked here, before anything is written
+    with _parser(reader, upload) as parser:  # the header is checked here, before any write
+        return _stage_parsed(conn, lease, reader, parser, on_progress)
+
+
+class _InProcessParser:
+    """`MovieCsv` in this process, with the interface of `ParserProcess`."""
+
+    def __init__(self, stream: BinaryIO | io.RawIOBase) -> None:
+        self._movie_csv = MovieCsv(stream)
+        self.layout = self._movie_csv.layout
+
+    def chunks(self) -> Iterator[Chunk]:
+        return _chunks(self._movie_csv.rows(), CHUNK_ROWS)
+
+    def __enter__(self) -> _InProcessParser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _parser(stream: CountingReader, upload: Upload) -> ParserProcess | _InProcessParser:
+    """A child process parses a large file (or one of unknown size) when there is a second
+    CPU for it (MOVIEDB_PARSER_PROCESS_MIN_BYTES); this process parses the others."""
+    threshold = get_settings().parser_process_min_bytes
+    large = upload.size_bytes is None or (threshold is not None and upload.size_bytes >= threshold)
+    if threshold is not None and large and available_cpus() > 1:
+        return ParserProcess(stream, PARSER_PROCESS_CHUNK_ROWS)
+    return _InProcessParser(stream)
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _stage_parsed(
+    conn: psycopg.Connection,
+    lease: _Lease,
+    reader: CountingReader,
+    parser: ParserProcess | _InProcessParser,
+    on_progress: ProgressCallback | None,
+) -> Upload:
+    upload = lease.upload
     received = rejected = 0
 
-    def accepted(chunks: Iterator[Chunk]) -> Iterator[StagingRow]:
-        """The accepted rows, chunk after chunk; between chunks, the rejections are saved and
-        the lease renewed (both on the side connection, while the COPY streams on)."""
+    def accepted(chunks: Iterator[Chunk]) -> Iterator[list[StagingRow] | bytes]:
+        """The accepted rows, chunk after chunk (rows, or COPY text from a parser process);
+        between chunks, the rejections are saved and the lease renewed (both on the side
+        connection, while the COPY streams on)."""
         nonlocal received, rejected
-        for rows, rejections in chunks:
-            yield from rows
+        for rows, rejections, records in chunks:
+            yield rows
             if rejections:
                 # written at once, outside the processing transaction: visible while the
                 # upload runs and kept when it fails (a retry's claim clears them)
                 save_rejections(lease.conn, upload.id, rejections)
-            received += len(rows) + len(rejections)
+            received += records
             rejected += len(rejections)
             lease.beat(received, reader.bytes_read)
             if on_progress:
@@ -224,7 +274,7 @@ def _stage(
         cur.execute("SET LOCAL idle_in_transaction_session_timeout = '5min'")
         cur.execute("SET LOCAL work_mem = '64MB'")  # the change set's sorts stay in memory
         staging.create_rows(cur, upload.id)
-        with _ReadAhead(_chunks(movie_csv.rows(), CHUNK_ROWS)) as chunks:
+        with _ReadAhead(parser.chunks()) as chunks:
             # one COPY for the whole file: PostgreSQL takes the rows in as they are parsed,
             # with no wait at the end of each chunk (bench/ingest.py measured it)
             staging.copy_rows(cur, upload.id, accepted(chunks))
@@ -245,7 +295,7 @@ def _stage(
             upload.id,
             worker=lease.worker,
             outcome=outcome,
-            ignored_columns=movie_csv.layout.ignored_columns,
+            ignored_columns=parser.layout.ignored_columns,
             bytes_read=reader.bytes_read,
             catalogue_version=version,
         )

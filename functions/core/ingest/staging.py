@@ -2,8 +2,9 @@
 
 Each upload being processed or awaiting review has two tables of its own:
 - `staging.rows_<id>`: every accepted record of the file, with its line (COPYed as parsed);
-- `staging.changes_<id>`: the change set, one row per movie the publish would insert or update
-  (each natural key's last occurrence in the file), with the id of the movie it updates.
+- `staging.changes_<id>`: the change set, one row per natural key of the file (its last
+  occurrence), with the id of the movie of that key and what the publish does with it
+  (`change`: inserted, updated, or unchanged, left as it is), and what the counts need.
 They are created in the processing transaction (a crash drops them with it), kept while the
 upload waits for review, computed again at publish when the catalogue changed meanwhile, and
 dropped by the publish or a cancel.
@@ -67,35 +68,58 @@ _ROWS_DDL = """
     )
 """
 
-# The change set: each key's last occurrence, against the catalogue's movie of that key.
+# The change set and what counting needs, in one pass over the rows sorted by key and line:
+# one row per natural key, its last occurrence in the file, against the catalogue's movie of
+# that key (`change`: inserted, updated or unchanged), with how often the key occurs, the line
+# of its first occurrence and how many of its later occurrences differ from the one before.
 _CHANGES = """
     CREATE TABLE {changes} AS
-    SELECT l.*, m.id AS movie_id,
-           CASE WHEN m.id IS NULL THEN 'inserted' ELSE 'updated' END AS change
-      FROM (SELECT DISTINCT ON ({key}) * FROM {rows} ORDER BY {key}, line DESC) l
+    SELECT {l_all}, l.occurrences, l.first_line, l.later_changes, m.id AS movie_id,
+           CASE WHEN m.id IS NULL THEN 'inserted'
+                WHEN ROW({l_values}) IS DISTINCT FROM ROW({m_values}) THEN 'updated'
+                ELSE 'unchanged' END AS change
+      FROM (
+            SELECT f.*, count(*) FILTER (WHERE f.differs_from_previous) OVER w AS later_changes
+              FROM (
+                    SELECT r.*,
+                           lead(line) OVER w IS NULL AS is_last,
+                           count(*) OVER w AS occurrences,
+                           first_value(line) OVER w AS first_line,
+                           lag(line) OVER w IS NOT NULL
+                               AND ROW({values}) IS DISTINCT FROM lag(ROW({values})) OVER w
+                               AS differs_from_previous
+                      FROM {rows} r
+                    WINDOW w AS (PARTITION BY {key} ORDER BY line)
+                   ) f
+            WINDOW w AS (PARTITION BY {key} ORDER BY line)
+           ) l
       LEFT JOIN movies m ON {same_key}
-     WHERE m.id IS NULL OR ROW({l_values}) IS DISTINCT FROM ROW({m_values})
+     WHERE l.is_last
 """
 
-# The counts, in file order (see the module's docstring).
+# The counts, in file order (see the module's docstring), from the change set: a key's first
+# occurrence is inserted (no movie), or compared with its movie (the key's one row, when the key
+# occurs once); each later occurrence is updated when it differs from the one before.
 _COUNTS = """
-    WITH ranked AS (
-        SELECT r.*,
-               lag(line) OVER w IS NULL AS is_first,
-               ROW({values}) IS NOT DISTINCT FROM lag(ROW({values})) OVER w AS same_as_previous
-          FROM {rows} r
-        WINDOW w AS (PARTITION BY {key} ORDER BY line)
-    )
-    SELECT count(*),
-           count(*) FILTER (WHERE r.is_first AND m.id IS NULL),
-           count(*) FILTER (WHERE (r.is_first AND m.id IS NOT NULL
-                                   AND ROW({r_values}) IS DISTINCT FROM ROW({m_values}))
-                               OR (NOT r.is_first AND NOT r.same_as_previous)),
-           count(*) FILTER (WHERE (r.is_first AND m.id IS NOT NULL
-                                   AND ROW({r_values}) IS NOT DISTINCT FROM ROW({m_values}))
-                               OR (NOT r.is_first AND r.same_as_previous))
-      FROM ranked r
-      LEFT JOIN movies m ON r.is_first AND {same_key}
+    SELECT coalesce(sum(occurrences), 0),
+           count(*) FILTER (WHERE movie_id IS NULL),
+           coalesce(sum(later_changes), 0)
+               + count(*) FILTER (WHERE occurrences = 1 AND change = 'updated'),
+           coalesce(sum(occurrences - 1 - later_changes), 0)
+               + count(*) FILTER (WHERE occurrences = 1 AND change = 'unchanged'),
+           count(*) FILTER (WHERE occurrences > 1 AND movie_id IS NOT NULL)
+      FROM {changes}
+"""
+
+# The first occurrences of keys that occur more than once, of movies in the catalogue: how many
+# differ from their movie (rare: only when the file repeats a key the catalogue has).
+_REPEATED_FIRSTS = """
+    SELECT count(*) FILTER (WHERE ROW({r_values}) IS DISTINCT FROM ROW({m_values})),
+           count(*) FILTER (WHERE ROW({r_values}) IS NOT DISTINCT FROM ROW({m_values}))
+      FROM {changes} c
+      JOIN {rows} r ON r.line = c.first_line
+      JOIN movies m ON m.id = c.movie_id
+     WHERE c.occurrences > 1 AND c.movie_id IS NOT NULL
 """
 
 
@@ -115,14 +139,21 @@ def create_rows(cur: psycopg.Cursor, upload_id: uuid.UUID) -> None:
     cur.execute(sql.SQL(_ROWS_DDL).format(rows=rows_table(upload_id)))
 
 
-def copy_rows(cur: psycopg.Cursor, upload_id: uuid.UUID, rows: Iterable[list[object]]) -> None:
-    """Append parsed rows ([line, *MOVIE_COLUMNS values as PostgreSQL text])."""
+def copy_rows(
+    cur: psycopg.Cursor, upload_id: uuid.UUID, chunks: Iterable[list[list[object]] | bytes]
+) -> None:
+    """Append parsed rows ([line, *MOVIE_COLUMNS values as PostgreSQL text]), chunk after
+    chunk: a list of rows, or the same rows as COPY text."""
     statement = sql.SQL("COPY {rows} ({columns}) FROM STDIN").format(
         rows=rows_table(upload_id), columns=cols(("line", *MOVIE_COLUMNS))
     )
     with cur.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
+        for chunk in chunks:
+            if isinstance(chunk, bytes):
+                copy.write(chunk)
+            else:
+                for row in chunk:
+                    copy.write_row(row)
 
 
 def compute_changes(cur: psycopg.Cursor, upload_id: uuid.UUID) -> StagedCounts:
@@ -136,23 +167,26 @@ def compute_changes(cur: psycopg.Cursor, upload_id: uuid.UUID) -> StagedCounts:
             changes=changes,
             rows=rows,
             key=cols(NATURAL_KEY),
+            values=cols(VALUE_COLUMNS),
             same_key=_same_key("l", "m"),
+            l_all=cols(("line", *MOVIE_COLUMNS), "l."),
             l_values=cols(VALUE_COLUMNS, "l."),
             m_values=cols(VALUE_COLUMNS, "m."),
         )
     )
-    cur.execute(
-        sql.SQL(_COUNTS).format(
-            rows=rows,
-            key=cols(NATURAL_KEY),
-            values=cols(VALUE_COLUMNS),
-            same_key=_same_key("r", "m"),
-            r_values=cols(VALUE_COLUMNS, "r."),
-            m_values=cols(VALUE_COLUMNS, "m."),
-        )
-    )
-    received, inserted, updated, unchanged = cur.fetchone()  # type: ignore[misc]
-    return StagedCounts(received, inserted, updated, unchanged)
+    row = cur.execute(sql.SQL(_COUNTS).format(changes=changes)).fetchone()
+    received, inserted, updated, unchanged, repeated = row  # type: ignore[misc]
+    if repeated:
+        differ, same = cur.execute(  # type: ignore[misc]
+            sql.SQL(_REPEATED_FIRSTS).format(
+                changes=changes,
+                rows=rows,
+                r_values=cols(VALUE_COLUMNS, "r."),
+                m_values=cols(VALUE_COLUMNS, "m."),
+            )
+        ).fetchone()
+        updated, unchanged = updated + differ, unchanged + same
+    return StagedCounts(int(received), int(inserted), int(updated), int(unchanged))
 
 
 def drop(cur: psycopg.Cursor, upload_id: uuid.UUID | str) -> None:
