@@ -77,7 +77,9 @@ def child_main(chunk_rows: int) -> int:
     from psycopg._copy_base import TextFormatter
     from psycopg.adapt import Transformer
 
-    out = sys.stdout.buffer
+    # the frames have the standard output to themselves: anything else printed goes to stderr
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     try:
         movie_csv = MovieCsv(sys.stdin.buffer)
     except tuple(_HEADER_ERRORS.values()) as e:
