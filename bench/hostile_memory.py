@@ -29,11 +29,9 @@ MB are MiB (2^20 bytes) throughout.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,13 +46,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.ingest import fresh_database  # noqa: E402
+from bench.memory import PeakSampler, tree_rss  # noqa: E402
 from tests.api_support import API_KEY  # noqa: E402
 from tests.e2e.server_process import serve  # noqa: E402
 from tests.movie_files import HEADER, movie_rows  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MIB = 1024 * 1024
-SAMPLE_SECONDS = 0.02
 FIELD_LINE_CHARS = 100  # a line break every 100 characters of the 50 MB field
 
 T = TypeVar("T")
@@ -98,62 +96,6 @@ def write_long_field(path: Path, megabytes: int) -> Path:
 
 
 # --- the server's memory -----------------------------------------------------------------------
-
-
-def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of `process` and its children (0 for one that is gone)."""
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += member.memory_info().rss
-    return total
-
-
-def reset_kernel_peak(pid: int) -> bool:
-    """Reset the process's VmHWM to its current RSS (Linux: 5 > /proc/PID/clear_refs)."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def kernel_peak(pid: int) -> int | None:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return None
-
-
-class PeakSampler:
-    """Samples the resident memory of a process tree in a thread: the peak of one step."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.process))
-            self._stop.wait(SAMPLE_SECONDS)
-
-    def __enter__(self) -> PeakSampler:
-        self.kernel_reset = reset_kernel_peak(self.pid)
-        self.peak = tree_rss(self.process)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, tree_rss(self.process))
-        # the kernel's peak covers the step only when it was reset at its start
-        if self.kernel_reset and (peak := kernel_peak(self.pid)) is not None:
-            self.peak = max(self.peak, peak)
 
 
 @dataclass

@@ -11,7 +11,7 @@ For each size it takes the generated file (bench/generate.py, cached in bench/ou
    (created on the server at --admin-url, dropped afterwards). Wall time from spawn to exit, so
    it includes interpreter start-up, the content hash and the migration check; peak RSS is the
    highest resident memory of that process and its parser process together (sampled every
-   20 ms from /proc), or the `ru_maxrss` wait4() reports, when higher. The
+   20 ms, bench/memory.py), or the `ru_maxrss` wait4() reports, when higher. The
    reported counts are checked against the generator's manifest.
 2. reference: the rows the pipeline accepted, exported from its `movies` table with COPY TO
    (already normalised, one per natural key), COPYed into `ref`, created in another fresh
@@ -48,7 +48,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -64,6 +63,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: `functions` and `bench` from this checkout
 
 from bench.generate import DEFAULT_SEED, OUT_DIR, Manifest, cached_dataset  # noqa: E402
+from bench.memory import PeakSampler  # noqa: E402
 from functions.cli import SUMMARY_FIELDS  # noqa: E402
 from functions.core.config import get_settings  # noqa: E402
 from functions.core.ingest.intake import file_digest  # noqa: E402
@@ -183,7 +183,7 @@ def run_pipeline(
         with out_path.open("wb") as out, err_path.open("wb") as err:
             started = time.perf_counter()
             process = subprocess.Popen(command, cwd=tree, env=env, stdout=out, stderr=err)
-            with TreeRss(process.pid) as tree_rss:
+            with PeakSampler(process.pid) as memory:
                 # wait4, not Popen.wait: it also returns the child's resource usage (ru_maxrss,
                 # KiB: the largest of the process and the children it waited for)
                 _, status, usage = os.wait4(process.pid, 0)
@@ -196,50 +196,8 @@ def run_pipeline(
         )
     summary = json.loads(stdout.strip().splitlines()[-1])
     # the pipeline's memory: its own and its parser process's together, at their peak
-    summary["peak_rss_mb"] = max(usage.ru_maxrss * 1024, tree_rss.peak_bytes) / 1e6
+    summary["peak_rss_mb"] = max(usage.ru_maxrss * 1024, memory.peak) / 1e6
     return seconds, usage, summary
-
-
-class TreeRss:
-    """Samples, every 20 ms, the resident memory of a process and its descendants together
-    (Linux /proc); `peak_bytes` is the highest sum seen."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid, self.peak_bytes = pid, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> TreeRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE")
-        while not self._stop.wait(0.02):
-            total = sum(self._rss_pages(pid) for pid in self._tree())
-            self.peak_bytes = max(self.peak_bytes, total * page)
-
-    def _tree(self) -> list[int]:
-        pids, i = [self.pid], 0
-        while i < len(pids):
-            try:
-                children = Path(f"/proc/{pids[i]}/task/{pids[i]}/children").read_text().split()
-            except OSError:
-                children = []
-            pids.extend(int(c) for c in children)
-            i += 1
-        return pids
-
-    @staticmethod
-    def _rss_pages(pid: int) -> int:
-        try:
-            return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            return 0
 
 
 def export_accepted_rows(url: str, target: Path) -> int:

@@ -12,7 +12,8 @@ import httpx
 import psutil
 import pytest
 
-from bench.hostile_memory import hostile_cases, table, tree_rss
+from bench.hostile_memory import hostile_cases, table
+from bench.memory import tree_rss
 from tests.api_support import API_KEY, reset_caches
 from tests.e2e.server_process import serve
 
