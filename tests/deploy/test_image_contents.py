@@ -167,10 +167,18 @@ def test_every_compose_service_command_starts_from_the_image(image: Image, outsi
         assert "usage: moviedb" in result.stdout, name
 
 
+# the sample parsed in the worker, then in a parser process (functions/core/ingest/
+# parse_process.py, a large file's way) started from the installed package
+@pytest.mark.parametrize("parser_process_min_bytes", ["", "0"], ids=["in-worker", "in-child"])
 def test_the_installed_package_migrates_an_empty_database_and_ingests_the_sample(
-    image: Image, outside: Path, empty_database: str
+    image: Image, outside: Path, empty_database: str, parser_process_min_bytes: str
 ) -> None:
-    env = image_env(image, DATABASE_URL=empty_database, MOVIEDB_DATA_DIR=str(outside / "data"))
+    env = image_env(
+        image,
+        DATABASE_URL=empty_database,
+        MOVIEDB_DATA_DIR=str(outside / "data"),
+        MOVIEDB_PARSER_PROCESS_MIN_BYTES=parser_process_min_bytes,
+    )
     migrated = run([image.bin / "moviedb", "migrate"], cwd=outside, env=env, timeout=120)
     assert migrated.returncode == 0, migrated.stderr
     assert migrated.stdout.startswith("applied: 0001_schema"), migrated.stdout
@@ -187,27 +195,3 @@ def test_the_installed_package_migrates_an_empty_database_and_ingests_the_sample
     summary = json.loads(ingested.stdout)
     assert summary["status"] == "completed"
     assert summary["received"] == 10 and summary["inserted"] + summary["rejected"] == 10
-
-
-def test_the_installed_package_parses_a_file_in_its_parser_process(
-    image: Image, outside: Path, empty_database: str
-) -> None:
-    """The parser process (a large file's) starts from the installed package, outside the
-    checkout: the threshold set to 0 sends even the sample through it."""
-    env = image_env(
-        image,
-        DATABASE_URL=empty_database,
-        MOVIEDB_DATA_DIR=str(outside / "data"),
-        MOVIEDB_PARSER_PROCESS_MIN_BYTES="0",
-    )
-    assert (
-        run([image.bin / "moviedb", "migrate"], cwd=outside, env=env, timeout=120).returncode == 0
-    )
-    sample = outside / "parsed-aside.csv"
-    sample.write_bytes(SAMPLE_CSV.read_bytes())
-    ingested = run(
-        [image.bin / "moviedb", "ingest", "--json", sample], cwd=outside, env=env, timeout=120
-    )
-    assert ingested.returncode == 0, ingested.stdout + ingested.stderr
-    summary = json.loads(ingested.stdout)
-    assert (summary["status"], summary["received"], summary["inserted"]) == ("completed", 10, 10)
