@@ -1,5 +1,7 @@
-"""What routes receive as FastAPI dependencies: a pooled connection, the settings, the count
-cache. Tests override these (`app.dependency_overrides`) instead of clearing caches by hand."""
+"""What routes receive as FastAPI dependencies: a pooled connection, the settings. Tests override
+these (`app.dependency_overrides`) instead of clearing caches by hand. (The listing reads the
+count cache and the catalogue version in its endpoint: a sync dependency is a threadpool hop of
+its own, functions/movies.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from typing import Annotated
 import psycopg
 from fastapi import Depends
 
-from functions.core.catalogue.counts import CountCache, count_cache
 from functions.core.config import Settings, get_settings
 from functions.core.db import get_pool
 from functions.core.replicas import read_connection
@@ -30,4 +31,3 @@ def replica_connection() -> Iterator[psycopg.Connection]:
 ConnectionDep = Annotated[psycopg.Connection, Depends(pooled_connection)]
 ReadConnectionDep = Annotated[psycopg.Connection, Depends(replica_connection)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-CountCacheDep = Annotated[CountCache | None, Depends(count_cache)]

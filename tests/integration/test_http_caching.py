@@ -64,7 +64,7 @@ def test_if_none_match_answers_304_without_running_the_query(
     def no_query(*args: object, **kwargs: object) -> None:
         raise AssertionError("the listing query ran for a 304")
 
-    monkeypatch.setattr(movies, "search_movies", no_query)
+    monkeypatch.setattr(movies, "search_page", no_query)
     monkeypatch.setattr(movies, "get_movie", no_query)
     answer = client.get(LISTING, headers={"If-None-Match": tag})
     assert answer.status_code == 304 and answer.content == b""

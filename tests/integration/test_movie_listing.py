@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from functions.core.catalogue.columns import SORT_COLUMNS
-from functions.core.catalogue.counts import CountCache, exact_count
-from functions.core.catalogue.query import MovieQuery
-from functions.core.catalogue.search import get_movie, search_movies
+from functions.core.catalogue.counts import CountCache, count_cache, exact_count
+from functions.core.catalogue.query import MoviePage, MovieQuery
+from functions.core.catalogue.search import get_movie, page_json, search_movies, search_page
 from functions.core.catalogue.version import advance_catalogue_version
 from tests.api_support import api_env, client  # noqa: F401 (fixtures)
 
@@ -287,6 +287,53 @@ def test_the_seed_request_form_answers_items_and_total(http: TestClient):
     }  # fmt: skip
     assert seed_fields | {"id", "release_year"} == set(item)
     assert item["release_year"] == int(item["release_date"][:4])
+
+
+def test_the_page_is_the_json_its_response_model_writes(clean_db: str, client: TestClient):  # noqa: F811
+    """The listing writes its JSON from the database's values without building `MoviePage`:
+    the bytes must be the model's, for every kind of value a movie can hold."""
+    awkward = [
+        ('Quote " backslash \\ tab \t newline \n bell \x07 del \x7f', 7.7, 10**15, ["日本語"]),
+        ("Emoji 🎬 \u2028 line sep, Ünïcödé, Русский", 0.1, None, []),
+        ("Rated ten", 10.0, 1, ["English", "Français", "P\u0443\u0441\u0441\u043a\u0438\u0439"]),
+        ("Unrated", None, None, ["</script>"]),
+        ("Third", 1 / 3, 9_223_372_036_854_775_807, ["a,b", "{x}"]),
+    ]
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        for n, (title, rating, budget, spoken) in enumerate(awkward):
+            conn.execute(
+                "INSERT INTO movies (title, original_title, overview, release_date, budget,"
+                " runtime, status, vote_average, vote_count, production_company_id, genre_id,"
+                " homepage, languages) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    title,
+                    title if n % 2 else None,
+                    f"{title}\r\n",
+                    None if n == 3 else date(1999, 12, n + 1),
+                    budget,
+                    n or None,
+                    "Released",
+                    rating,
+                    n * 1000 or None,
+                    n,
+                    18 + n,
+                    "http://example.com/?a=1&b=<2>",
+                    spoken,
+                ),
+            )
+        for params in (
+            {"page_size": 100},
+            {"sort_by": "vote_average", "page_size": 2},
+            {"q": "ünï"},
+        ):
+            query = MovieQuery.model_validate(params)
+            page = search_page(conn, query, count_cache=count_cache())  # as the endpoint
+            assert page_json(page) == MoviePage.model_validate(page).model_dump_json().encode()
+            url = "/api/v1/movies?" + "&".join(f"{k}={v}" for k, v in params.items())
+            assert client.get(url).content == page_json(page)
+        page = search_page(conn, MovieQuery(page_size=100))
+        assert len(page["items"]) == len(awkward)
+        assert page == MoviePage.model_validate(page).model_dump()
 
 
 def test_following_next_cursor_over_http_reaches_every_movie(http: TestClient):

@@ -3,9 +3,12 @@
 The parts: the request and answer models (query.py), cursors (cursors.py), the SQL
 (statements.py), the counts (counts.py); this module puts them together.
 
-`MovieQuery` is the validated request (the API's query parameters, typed); `search_movies(conn,
-query)` answers it with a `MoviePage`, `get_movie(conn, id)` returns one movie. The indexes that
-serve these statements are in functions/core/schema/migrations/0007_index_economy.sql;
+`MovieQuery` is the validated request (the API's query parameters, typed); `search_page(conn,
+query)` answers it with the page as plain data in `MoviePage`'s shape, which the API writes with
+`page_json` (the model's bytes, without building and validating ten models: some 30 µs of the
+~0.7 ms of CPU a page costs in the API); `search_movies(conn, query)` answers with a
+`MoviePage`; `get_movie(conn, id)` returns one movie. The indexes that serve these statements
+are in functions/core/schema/migrations/0007_index_economy.sql;
 docs/api-movies.md says what each parameter means and which index answers which combination.
 
 Choices:
@@ -28,12 +31,15 @@ Choices:
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import psycopg
+import pydantic_core
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from functions.core.catalogue.columns import MOVIE_FIELDS
 from functions.core.catalogue.counts import CountCache, estimated_count, exact_count
 from functions.core.catalogue.cursors import Position, encode_cursor
 from functions.core.catalogue.order import stretches
@@ -46,21 +52,29 @@ from functions.core.catalogue.statements import (
 )
 from functions.core.limits import INT8_MAX
 
+# A page row, as the page statement selects it (statements.py): the movie's fields
+# (MOVIE_FIELDS), the stretch's sort keys but the id, then the catalogue version.
+Row = tuple[Any, ...]
+_SORT_KEYS = slice(len(MOVIE_FIELDS), -1)
+# The row's positions of the fields of `Movie`, in the model's order (the JSON's order).
+_ITEM_FIELDS: tuple[str, ...] = tuple(Movie.model_fields)
+_ITEM_POSITIONS = operator.itemgetter(*(MOVIE_FIELDS.index(name) for name in _ITEM_FIELDS))
 
-def _fetch(conn: psycopg.Connection, statement: Statement) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
+
+def _fetch(conn: psycopg.Connection, statement: Statement) -> list[Row]:
+    with conn.cursor() as cur:
         cur.execute(statement.query, statement.params)
         return cur.fetchall()
 
 
-def _page_rows(conn: psycopg.Connection, query: MovieQuery, want: int) -> list[tuple[int, dict]]:
+def _page_rows(conn: psycopg.Connection, query: MovieQuery, want: int) -> list[tuple[int, Row]]:
     """Up to `want` movies from where the page begins, each with the stretch of the order it
     was found in: the stretches in turn, until the page is full."""
     order = stretches(query.sort_by, query.sort_order)
     after = query.after
     first = after.stretch if after is not None else 0
     offset = query.offset if after is None else 0
-    found: list[tuple[int, dict]] = []
+    found: list[tuple[int, Row]] = []
     for index in range(first, len(order)):
         statement = stretch_statement(
             query,
@@ -83,38 +97,54 @@ def _page_rows(conn: psycopg.Connection, query: MovieQuery, want: int) -> list[t
     return found
 
 
-def search_movies(
+def search_page(
     conn: psycopg.Connection, query: MovieQuery, *, count_cache: CountCache | None = None
-) -> MoviePage:
-    """One page of the listing, its total as `query.count` asks, and the next page's cursor."""
+) -> dict[str, Any]:
+    """One page of the listing as plain data, the shape of `MoviePage` (its items the fields of
+    `Movie`, in the model's order): its total as `query.count` asks, and the next page's
+    cursor. The values are the database's, already of the model's types, so the page needs no
+    validation pass: `page_json` writes it, `search_movies` makes it a `MoviePage`."""
     want = query.page_size + 1  # one more tells whether there is a next page
     found = _page_rows(conn, query, want)
     next_cursor = None
     if len(found) > query.page_size:
         found = found[: query.page_size]
         stretch, last = found[-1]
-        keys = tuple(value for name, value in last.items() if name.startswith("sort_key_"))
         position = Position(
-            query.sort_by, query.sort_order, query.filter_key, stretch, keys, last["id"]
+            query.sort_by,
+            query.sort_order,
+            query.filter_key,
+            stretch,
+            last[_SORT_KEYS],
+            last[0],
         )
         next_cursor = encode_cursor(position)
     total: int | None = None
     if query.count == "exact":
         # the count of the catalogue the page was read from (a publish may have just committed)
-        seen = found[0][1]["catalogue_version"] if found else None
+        seen = found[0][1][-1] if found else None
         total = exact_count(conn, query, count_cache, version=seen)
     elif query.count == "estimated":
         total = estimated_count(conn, query)
-    # one validation pass for the whole page (the rows are typed by the database already;
-    # their sort keys are left out by the model)
-    return MoviePage.model_validate(
-        {
-            "items": [row for _, row in found],
-            "total": total,
-            "count": query.count,
-            "next_cursor": next_cursor,
-        }
-    )
+    return {
+        "items": [dict(zip(_ITEM_FIELDS, _ITEM_POSITIONS(row), strict=True)) for _, row in found],
+        "total": total,
+        "count": query.count,
+        "next_cursor": next_cursor,
+    }
+
+
+def page_json(page: dict[str, Any]) -> bytes:
+    """The page of `search_page` as JSON: the bytes `MoviePage(**page).model_dump_json()`
+    writes (pydantic's own serializer, without building and validating the models)."""
+    return pydantic_core.to_json(page)
+
+
+def search_movies(
+    conn: psycopg.Connection, query: MovieQuery, *, count_cache: CountCache | None = None
+) -> MoviePage:
+    """One page of the listing, its total as `query.count` asks, and the next page's cursor."""
+    return MoviePage.model_validate(search_page(conn, query, count_cache=count_cache))
 
 
 _GET_MOVIE = (

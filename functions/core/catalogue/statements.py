@@ -145,7 +145,8 @@ def _render_page(
         conditions.append(_after(stretch, sort_order))
     order = order_by(stretch, sort_order)
     # the catalogue version beside the rows, from the same snapshot: the page's total is then
-    # the count of that version, whatever this process last knew of it (counts.py)
+    # the count of that version, whatever this process last knew of it (counts.py). search.py
+    # reads a row by position: the movie's fields, the sort keys, the version.
     fields = (
         SELECT_LIST
         + _sort_key_columns(stretch)
