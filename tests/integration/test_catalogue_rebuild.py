@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from tests.api_support import api_env, client, csv_bytes, reset_caches, row  # noqa: F401
 from tests.integration.test_staged_uploads import KEY, catalogue, counts, upload
+from tests.movie_files import wait_for
 
 
 @pytest.fixture
@@ -157,3 +158,47 @@ def test_readers_see_the_old_catalogue_or_the_new_one_whole_never_a_part(
     assert counts(done)[1] == 400
     assert not errors
     assert seen <= {10, 410} and 410 in seen
+
+
+def test_readers_go_on_while_the_swap_waits_for_another_upload_holding_the_catalogue(
+    client: TestClient,  # noqa: F811
+    database_url: str,
+    rebuilding: None,
+) -> None:
+    """An upload validating beside the publish holds `movies` while it computes its change set;
+    the swap waits for it, and readers arriving meanwhile are not queued behind the swap."""
+    upload(client, _titles(10, "Old"), review=False)
+    held = threading.Event()
+    errors: list[BaseException] = []
+    reads: list[int] = []
+
+    def hold_then_read() -> None:
+        with psycopg.connect(database_url) as holder:  # a transaction, as a validation's
+            holder.execute("SELECT count(*) FROM movies")  # ACCESS SHARE until its end
+            held.set()
+            with psycopg.connect(database_url, autocommit=True) as other:
+                swap_waits = (
+                    "SELECT 1 FROM pg_stat_activity"
+                    " WHERE query LIKE 'LOCK TABLE movies IN ACCESS EXCLUSIVE MODE%'"
+                )
+                wait_for(
+                    "the swap to ask for its lock", lambda: other.execute(swap_waits).fetchone()
+                )
+                other.execute("SET statement_timeout = '5s'")  # a queued reader would time out
+                try:
+                    for _ in range(10):
+                        reads.append(other.execute("SELECT count(*) FROM movies").fetchone()[0])  # type: ignore[index]
+                except psycopg.Error as error:
+                    errors.append(error)
+            holder.rollback()  # the validation ends: the swap goes on
+
+    side = threading.Thread(target=hold_then_read)
+    side.start()
+    held.wait(30)
+    try:
+        done = upload(client, _titles(400, "New"), review=False)
+    finally:
+        side.join()
+    assert not errors
+    assert reads == [10] * 10  # the old catalogue, whole, while the swap waited
+    assert counts(done)[1] == 400

@@ -12,7 +12,8 @@ approach). Here, in the caller's transaction, which holds PUBLISH_LOCK:
    catalog, so a later migration's index is rebuilt too), then it is analysed;
 4. the swap: `movies` locked exclusively (readers wait from here to the commit, the time of a
    few catalog updates), dropped, and `movies_next` with its sequence, constraints and indexes
-   renamed to the names of the old ones.
+   renamed to the names of the old ones. The lock is asked for in short tries: while another
+   upload's transaction holds `movies`, readers are not left queued behind the request.
 
 Readers never see a catalogue without its indexes or half published: until the commit, the old
 table; after it, the new one complete. A crash anywhere rolls all of it back. On a streaming
@@ -22,6 +23,7 @@ max_standby_streaming_delay.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import psycopg
@@ -36,7 +38,7 @@ _STORED = ("id", *MOVIE_COLUMNS, "last_upload_id", "created_at", "updated_at")
 _CONSTRAINTS = """
     SELECT conname, pg_get_constraintdef(oid), contype
       FROM pg_constraint
-     WHERE conrelid = 'movies'::regclass AND contype IN ('p', 'u', 'f')
+     WHERE conrelid = 'movies'::regclass AND contype IN ('p', 'u')
      ORDER BY contype DESC, conname
 """
 _INDEXES = """
@@ -74,6 +76,31 @@ def _index_on_next(name: str, definition: str) -> sql.Composed:
     )
 
 
+# How long one try at the swap's lock waits. A reader that arrives while the lock is asked for
+# queues behind it; an upload validating beside the publish holds `movies` (shared) while it
+# computes its change set, seconds for a large file: the lock is asked for in short tries, and
+# readers go on between them.
+SWAP_LOCK_TRY = "200ms"
+SWAP_LOCK_PAUSE_SECONDS = 0.05
+
+
+def _lock_for_swap(cur: psycopg.Cursor) -> None:
+    """ACCESS EXCLUSIVE on `movies`, in tries of SWAP_LOCK_TRY (each in a savepoint, so one
+    that times out leaves the transaction as it was)."""
+    while True:
+        try:
+            with cur.connection.transaction():
+                cur.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(SWAP_LOCK_TRY))
+                )
+                cur.execute("LOCK TABLE movies IN ACCESS EXCLUSIVE MODE")
+        except psycopg.errors.LockNotAvailable:
+            time.sleep(SWAP_LOCK_PAUSE_SECONDS)
+            continue
+        cur.execute("SET LOCAL lock_timeout = DEFAULT")
+        return
+
+
 def rebuild(cur: psycopg.Cursor, apply: Callable[[sql.Identifier], int]) -> None:
     """Build the catalogue anew with `apply(table)` (the change set applied to the copy) and
     swap it for `movies`, in the caller's transaction (see the module's docstring)."""
@@ -109,9 +136,10 @@ def rebuild(cur: psycopg.Cursor, apply: Callable[[sql.Identifier], int]) -> None
 
     constraints = cur.execute(_CONSTRAINTS).fetchall()
     indexes = movie_indexes(cur)
-    for name, definition, kind in constraints:
-        # primary and unique keys build their index now; the foreign key is checked in one pass
-        constraint = _next_name(name) if kind in ("p", "u") else name
+    for name, definition, _ in constraints:
+        # the primary and unique keys build their index now. `movies` has no foreign key
+        # (migration 0009): adding one here would lock the table it references until the swap
+        constraint = _next_name(name)
         cur.execute(
             sql.SQL("ALTER TABLE {next} ADD CONSTRAINT {name} {definition}").format(
                 next=next_table,
@@ -124,7 +152,7 @@ def rebuild(cur: psycopg.Cursor, apply: Callable[[sql.Identifier], int]) -> None
     cur.execute(sql.SQL("ANALYZE {next}").format(next=next_table))
 
     # the swap: readers wait from here to the commit
-    cur.execute("LOCK TABLE movies IN ACCESS EXCLUSIVE MODE")
+    _lock_for_swap(cur)
     cur.execute("DROP TABLE movies")
     cur.execute(sql.SQL("ALTER TABLE {next} RENAME TO movies").format(next=next_table))
     cur.execute(
@@ -132,13 +160,12 @@ def rebuild(cur: psycopg.Cursor, apply: Callable[[sql.Identifier], int]) -> None
             sequence=sql.Identifier(f"{NEXT}_id_seq")
         )
     )
-    for name, _, kind in constraints:
-        if kind in ("p", "u"):
-            cur.execute(
-                sql.SQL("ALTER TABLE movies RENAME CONSTRAINT {old} TO {new}").format(
-                    old=sql.Identifier(_next_name(name)), new=sql.Identifier(name)
-                )
+    for name, _, _ in constraints:
+        cur.execute(
+            sql.SQL("ALTER TABLE movies RENAME CONSTRAINT {old} TO {new}").format(
+                old=sql.Identifier(_next_name(name)), new=sql.Identifier(name)
             )
+        )
     for name, _ in indexes:
         cur.execute(
             sql.SQL("ALTER INDEX {old} RENAME TO {new}").format(
