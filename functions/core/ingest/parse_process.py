@@ -179,7 +179,8 @@ class ParserProcess:
         return layout
 
     def chunks(self) -> Iterator[Chunk]:
-        """The file's staging rows and rejections, in file order, chunk after chunk."""
+        """The file's accepted rows (as COPY text) and rejections, in file order, chunk after
+        chunk."""
         while (frame := self._frame())[0] == "chunk":
             yield frame[1], frame[2], frame[3]
         self._raise_if_not_read_whole()  # the end: the stream must have been read to its end
