@@ -339,14 +339,9 @@ class Settings(BaseSettings):
         description="Uploads one API process ingests at once (`in_process`); more wait in line.",
     )
 
-    @field_validator("database_url")
+    @field_validator("database_url", "parser_process_min_bytes", mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: str | None) -> str | None:
-        return value or None
-
-    @field_validator("parser_process_min_bytes", mode="before")
-    @classmethod
-    def _blank_is_never(cls, value: object) -> object:
+    def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
     @property

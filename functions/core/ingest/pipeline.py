@@ -230,12 +230,12 @@ def _parser(stream: CountingReader, upload: Upload) -> ParserProcess | _InProces
     CPU for it (MOVIEDB_PARSER_PROCESS_MIN_BYTES); this process parses the others."""
     threshold = get_settings().parser_process_min_bytes
     large = upload.size_bytes is None or (threshold is not None and upload.size_bytes >= threshold)
-    if threshold is not None and large and available_cpus() > 1:
+    if threshold is not None and large and _available_cpus() > 1:
         return ParserProcess(stream, PARSER_PROCESS_CHUNK_ROWS)
     return _InProcessParser(stream)
 
 
-def available_cpus() -> int:
+def _available_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

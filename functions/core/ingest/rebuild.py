@@ -36,7 +36,7 @@ NEXT = "movies_next"
 _STORED = ("id", *MOVIE_COLUMNS, "last_upload_id", "created_at", "updated_at")
 
 _CONSTRAINTS = """
-    SELECT conname, pg_get_constraintdef(oid), contype
+    SELECT conname, pg_get_constraintdef(oid)
       FROM pg_constraint
      WHERE conrelid = 'movies'::regclass AND contype IN ('p', 'u')
      ORDER BY contype DESC, conname
@@ -136,14 +136,13 @@ def rebuild(cur: psycopg.Cursor, apply: Callable[[sql.Identifier], int]) -> None
 
     constraints = cur.execute(_CONSTRAINTS).fetchall()
     indexes = movie_indexes(cur)
-    for name, definition, _ in constraints:
+    for name, definition in constraints:
         # the primary and unique keys build their index now. `movies` has no foreign key
         # (migration 0009): adding one here would lock the table it references until the swap
-        constraint = _next_name(name)
         cur.execute(
             sql.SQL("ALTER TABLE {next} ADD CONSTRAINT {name} {definition}").format(
                 next=next_table,
-                name=sql.Identifier(constraint),
+                name=sql.Identifier(_next_name(name)),
                 definition=sql.SQL(definition),
             )
         )
@@ -160,7 +159,7 @@ def rebuild(cur: psycopg.Cursor, apply: Callable[[sql.Identifier], int]) -> None
             sequence=sql.Identifier(f"{NEXT}_id_seq")
         )
     )
-    for name, _, _ in constraints:
+    for name, _ in constraints:
         cur.execute(
             sql.SQL("ALTER TABLE movies RENAME CONSTRAINT {old} TO {new}").format(
                 old=sql.Identifier(_next_name(name)), new=sql.Identifier(name)
