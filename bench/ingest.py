@@ -69,6 +69,7 @@ from functions.core.config import get_settings  # noqa: E402
 from functions.core.ingest.intake import file_digest  # noqa: E402
 from functions.core.ingest.parsing import MOVIE_COLUMNS, MovieCsv  # noqa: E402
 from functions.core.ingest.pipeline import CountingReader  # noqa: E402
+from functions.core.ingest.rebuild import rebuild  # noqa: E402
 from functions.core.schema import migrate  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -109,6 +110,10 @@ class Run:
     baseline_second_seconds: float | None = None
     baseline_table_mb: float | None = None
     baseline_indexes_mb: float | None = None
+    # --floor: the least a staged, indexed load can cost (`floor_load`): the first load's
+    # accepted rows, then the second's, through COPY and the rebuild alone, in SQL
+    floor_seconds: float | None = None
+    floor_second_seconds: float | None = None
 
     @property
     def rate(self) -> float:
@@ -200,10 +205,19 @@ def run_pipeline(
     return seconds, usage, summary
 
 
-def export_accepted_rows(url: str, target: Path) -> int:
-    """The loaded movies, as COPY text, in load order: the pre-cleaned input of the reference."""
+def export_accepted_rows(url: str, target: Path, upload_id: str | None = None) -> int:
+    """The loaded movies (those `upload_id` inserted, when given), as COPY text, in load order:
+    the pre-cleaned input of the reference."""
     columns = sql.SQL(", ").join(map(sql.Identifier, LOADED_COLUMNS))
-    query = sql.SQL("COPY (SELECT {} FROM movies ORDER BY id) TO STDOUT").format(columns)
+    which = (
+        sql.SQL(
+            "WHERE id IN (SELECT movie_id FROM movie_changes"
+            " WHERE upload_id = {} AND change = 'inserted')"
+        ).format(upload_id)
+        if upload_id
+        else sql.SQL("")
+    )
+    query = sql.SQL("COPY (SELECT {} FROM movies {} ORDER BY id) TO STDOUT").format(columns, which)
     rows = 0
     with (
         psycopg.connect(url) as conn,
@@ -235,6 +249,43 @@ def run_reference_copy(url: str, copy_file: Path, *, like: str = "INCLUDING ALL"
                     copy.write(block)
             conn.commit()
             return time.perf_counter() - started
+
+
+def floor_load(url: str, copy_file: Path) -> float:
+    """The least a staged load into an indexed catalogue can cost, from pre-cleaned rows: COPY
+    into a bare staging table, then the pipeline's own rebuild (functions/core/ingest/rebuild.py:
+    the catalogue's rows and the staged ones into a new table, every constraint and index built,
+    ANALYZE, the swap), committed. No parse, no validation, no change set, no history: what is
+    left of the pipeline when those cost nothing. Client-side seconds, COPY to COMMIT."""
+    columns = sql.SQL(", ").join(map(sql.Identifier, LOADED_COLUMNS))
+    staged = sql.Identifier("floor_staging")
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            sql.SQL(
+                "DROP TABLE IF EXISTS {staged}; CREATE TABLE {staged}"
+                " (LIKE movies INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING GENERATED)"
+            ).format(staged=staged)
+        )
+        conn.commit()
+
+        def insert_staged(table: sql.Identifier) -> int:
+            return cur.execute(
+                sql.SQL("INSERT INTO {table} ({columns}) SELECT {columns} FROM {staged}").format(
+                    table=table, columns=columns, staged=staged
+                )
+            ).rowcount
+
+        with copy_file.open("rb") as source, conn.cursor() as cur:
+            started = time.perf_counter()
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staged, columns)) as copy:
+                while block := source.read(COPY_BLOCK):
+                    copy.write(block)
+            rebuild(cur, insert_staged)
+            conn.commit()
+            seconds = time.perf_counter() - started
+        conn.execute(sql.SQL("DROP TABLE {}").format(staged))
+        conn.commit()
+    return seconds
 
 
 @contextlib.contextmanager
@@ -302,11 +353,17 @@ def catalogue_sizes(url: str) -> tuple[float, float]:
 
 
 def load_twice(
-    url: str, csv_path: Path, second: Path | None, copy_file: Path | None, tree: Path = REPO
+    url: str,
+    csv_path: Path,
+    second: Path | None,
+    copy_file: Path | None,
+    tree: Path = REPO,
+    second_copy_file: Path | None = None,
 ) -> tuple[float, resource.struct_rusage, dict[str, Any], int, tuple]:
     """The file into the fresh database `url` (its accepted rows exported to `copy_file`), then
-    `second` into the catalogue it made: (seconds, rusage, summary, rows exported, (second
-    load's seconds, table MB, indexes MB) or Nones)."""
+    `second` into the catalogue it made (the movies it inserted exported to `second_copy_file`):
+    (seconds, rusage, summary, rows exported, (second load's seconds, table MB, indexes MB) or
+    Nones)."""
     seconds, usage, summary = run_pipeline(url, csv_path, tree)
     exported = export_accepted_rows(url, copy_file) if copy_file is not None else 0
     grown: tuple = (None, None, None)
@@ -315,6 +372,8 @@ def load_twice(
         if not other.get("inserted"):
             raise SystemExit(f"the second file inserted nothing: {other}")
         grown = (second_seconds, *catalogue_sizes(url))
+        if second_copy_file is not None:
+            export_accepted_rows(url, second_copy_file, other["upload_id"])
     return seconds, usage, summary, exported, grown
 
 
@@ -347,13 +406,19 @@ def bench_once(
     keep: bool,
     baseline: Path | None = None,
     second: Path | None = None,
+    floor: bool = False,
 ) -> Run:
     """Pipeline (then the second file into the same catalogue, --second), then the reference
-    COPY of what the first loaded (then the parse alone, --profile)."""
+    COPY of what the first loaded (then the floor of both loads, --floor; then the parse alone,
+    --profile)."""
     copy_file = OUT_DIR / f"{csv_path.stem}.accepted.copy"
+    second_copy_file = OUT_DIR / f"{csv_path.stem}.second.accepted.copy" if floor else None
+    floors: tuple[float | None, float | None] = (None, None)
     try:
         with fresh_database(admin_url, "pipeline", keep=keep) as url:
-            seconds, usage, summary, copy_rows, grown = load_twice(url, csv_path, second, copy_file)
+            seconds, usage, summary, copy_rows, grown = load_twice(
+                url, csv_path, second, copy_file, second_copy_file=second_copy_file
+            )
         problems = check_counts(summary, manifest, copy_rows)
         if problems:
             raise SystemExit(f"{csv_path.name}: the pipeline's counts are wrong: {problems}")
@@ -362,8 +427,17 @@ def bench_once(
             bare_seconds = run_reference_copy(
                 url, copy_file, like="INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING GENERATED"
             )
+        if floor:
+            with fresh_database(admin_url, "floor", keep=keep) as url:
+                first_floor = floor_load(url, copy_file)
+                second_floor = (
+                    floor_load(url, second_copy_file) if second_copy_file is not None else None
+                )
+                floors = (first_floor, second_floor)
     finally:
         copy_file.unlink(missing_ok=True)
+        if second_copy_file is not None:
+            second_copy_file.unlink(missing_ok=True)
     run = Run(
         rows=manifest.rows,
         pipeline_seconds=seconds,
@@ -374,6 +448,7 @@ def bench_once(
         bare_copy_seconds=bare_seconds,
     )
     run.second_seconds, run.table_mb, run.indexes_mb = grown
+    run.floor_seconds, run.floor_second_seconds = floors
     if baseline is not None:
         with fresh_database(admin_url, "baseline", keep=keep) as url:
             run.baseline_seconds, _, other, _, grown = load_twice(
@@ -461,6 +536,8 @@ def summarise(runs: list[Run]) -> Run:
         baseline_second_seconds=_median([r.baseline_second_seconds for r in runs]),
         baseline_table_mb=_median([r.baseline_table_mb for r in runs]),
         baseline_indexes_mb=_median([r.baseline_indexes_mb for r in runs]),
+        floor_seconds=_median([r.floor_seconds for r in runs]),
+        floor_second_seconds=_median([r.floor_second_seconds for r in runs]),
         hash_seconds=_median([r.hash_seconds for r in runs]),
         read_seconds=_median([r.read_seconds for r in runs]),
         parse_seconds=_median([r.parse_seconds for r in runs]),
@@ -494,6 +571,18 @@ def print_verdict(summary: list[Run]) -> None:
             f"indexes {largest.indexes_mb:,.0f} MB for a table of {largest.table_mb:,.0f} MB, "
             f"{size:.2f}x (target {TARGET_INDEX_RATIO}x {met(size <= TARGET_INDEX_RATIO)})"
         )
+    if largest.floor_seconds is not None:
+        floor = largest.floor_seconds
+        print(
+            f"the floor (COPY into staging, then the rebuild; no parse, validation, change set "
+            f"or history): first load {floor:.1f} s, {floor / largest.bare_copy_seconds:.2f}x "
+            f"the bare COPY, {largest.pipeline_seconds / floor:.2f}x of it the pipeline"
+        )
+        if largest.floor_second_seconds is not None:
+            second_floor = largest.floor_second_seconds
+            print(
+                f"  second load {second_floor:.1f} s, {second_floor / floor:.2f}x the floor's first"
+            )
 
 
 def print_split(summary: list[Run]) -> None:
@@ -562,6 +651,12 @@ def main(argv: list[str] | None = None) -> int:
         "the first made, and report that load against the first and the catalogue's sizes",
     )
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the least a staged, indexed load can cost (COPY into staging, then "
+        "the rebuild, from the pre-cleaned rows): the first load, and the second with --second",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         metavar="TREE",
@@ -605,6 +700,7 @@ def main(argv: list[str] | None = None) -> int:
                     keep=args.keep,
                     baseline=args.baseline,
                     second=seconds_files.get(rows),
+                    floor=args.floor,
                 )
                 runs[rows].append(run)
                 baseline = (
@@ -623,6 +719,10 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     if run.baseline_indexes_mb is not None:
                         baseline += f" (baseline tree {run.baseline_indexes_mb:,.0f} MB)"
+                if run.floor_seconds is not None:
+                    baseline += f", floor {run.floor_seconds:.1f} s"
+                    if run.floor_second_seconds is not None:
+                        baseline += f" (second {run.floor_second_seconds:.1f} s)"
                 print(
                     f"round {round_ + 1}/{args.repeat}, {rows:,} rows: pipeline "
                     f"{run.pipeline_seconds:.1f} s, COPY {run.copy_seconds:.1f} s, "
