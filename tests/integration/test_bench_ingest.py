@@ -1,4 +1,5 @@
-"""Smoke test of the ingestion benchmark's data: a small generated file through `moviedb ingest`.
+"""Smoke tests of the ingestion benchmark: its data, a small generated file through `moviedb
+ingest`, and its floor.
 
 No timings here (bench/ingest.py prints those); this checks that the generated file is one the
 pipeline reads as intended: every deliberately bad record rejected at its line, every other
@@ -15,6 +16,7 @@ from pathlib import Path
 import psycopg
 
 from bench.generate import BAD_KINDS, generate
+from bench.ingest import export_accepted_rows, floor_load
 from tests.conftest import REPO
 
 OUTCOMES = ("inserted", "updated", "unchanged", "rejected")
@@ -56,3 +58,36 @@ def test_generated_file_loads_with_exactly_its_bad_rows_rejected(
         movies = conn.execute("SELECT count(*) FROM movies").fetchone()
     assert rejected_lines == {line for line, _ in manifest.bad_lines}
     assert movies == (manifest.expected_inserted,)
+
+
+def test_the_floor_loads_the_exported_rows_into_a_fully_indexed_catalogue(
+    clean_db: str, tmp_path: Path
+) -> None:
+    """bench/ingest.py --floor measures what it says: the pre-cleaned rows COPYed and published
+    through the rebuild, into a catalogue with every constraint and index `movies` had."""
+    path = tmp_path / "movies.csv"
+    generate(path, rows=300, seed=11)
+    subprocess.run(
+        [sys.executable, "-m", "functions.cli", "ingest", "--json", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    exported = tmp_path / "accepted.copy"
+    rows = export_accepted_rows(clean_db, exported)
+    keys = "SELECT title, release_date, original_language FROM movies ORDER BY 1, 2, 3"
+    indexes = "SELECT indexname FROM pg_indexes WHERE tablename = 'movies' ORDER BY 1"
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        loaded_keys = conn.execute(keys).fetchall()
+        index_names = conn.execute(indexes).fetchall()
+        conn.execute("TRUNCATE movies")
+
+    assert floor_load(clean_db, exported) > 0
+
+    with psycopg.connect(clean_db) as conn:
+        assert conn.execute(keys).fetchall() == loaded_keys
+        assert len(loaded_keys) == rows > 250
+        assert conn.execute(indexes).fetchall() == index_names
+        staging_left = conn.execute("SELECT to_regclass('floor_staging')").fetchone()
+    assert staging_left == (None,)
