@@ -54,7 +54,13 @@ LISTING = "/api/v1/movies"
 SEED_SORT = "sort_by=release_date&sort_order=desc"
 
 
-def _database_url(admin_url: str, name: str) -> str:
+DEFAULT_ADMIN_URL = os.environ.get(
+    "TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def database_url(admin_url: str, name: str) -> str:
+    """The database `name` on the server of `admin_url`."""
     return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
 
 
@@ -71,7 +77,7 @@ def migrate_from(tree: Path, url: str) -> None:
 def prepare_database(
     admin_url: str, name: str, rows: int, *, regenerate: bool, tree: Path = REPO
 ) -> str:
-    url = _database_url(admin_url, name)
+    url = database_url(admin_url, name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists and regenerate:
@@ -257,12 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database", default="moviedb_bench_api")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     parser.add_argument("--regenerate", action="store_true", help="drop and generate again")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--connections", type=int, default=4)

@@ -24,11 +24,9 @@ partition key). Then VACUUM ANALYZE, as bench/api.py does for one table.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -36,11 +34,8 @@ from psycopg import sql
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: `functions` and `bench` from this checkout
 
+from bench.api import DEFAULT_ADMIN_URL, database_url  # noqa: E402
 from functions.core.ingest.rebuild import movie_indexes  # noqa: E402
-
-DEFAULT_ADMIN_URL = os.environ.get(
-    "TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 SEGMENTED = "movies_segmented"
 
@@ -127,10 +122,8 @@ def segment(url: str, segments: int) -> dict[str, float]:
         started = time.perf_counter()
         conn.execute("VACUUM (ANALYZE) movies")
         timings["vacuum_analyze_s"] = time.perf_counter() - started
-        sizes = conn.execute(
-            "SELECT relname, (SELECT count(*) FROM movies m WHERE m.tableoid = c.oid)"
-            " FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid"
-            " WHERE i.inhparent = 'movies'::regclass ORDER BY relname"
+        sizes = conn.execute(  # one scan for all the segments
+            "SELECT tableoid::regclass::text, count(*) FROM movies GROUP BY 1 ORDER BY 1"
         ).fetchall()
     for name, rows in sizes:
         print(f"  {name}: {rows:,} movies")
@@ -145,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL, help="as bench/api.py's")
     args = parser.parse_args(argv)
     copy_database(args.admin_url, args.source, args.target)
-    target_url = urlunsplit(urlsplit(args.admin_url)._replace(path=f"/{args.target}"))
-    timings = segment(target_url, args.segments)
+    timings = segment(database_url(args.admin_url, args.target), args.segments)
     print(f"{args.target}: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return 0
 
