@@ -403,7 +403,10 @@ def test_a_conflict_shows_the_apis_409_message(page: Page, empty: Server, watch:
     upload_id = validated["upload_id"]
     page.goto(f"/?view=detail&id={upload_id}")
     page.get_by_label("API key").fill(KEY)
+    # both sections of the change set shown first (their requests answered before the cancel
+    # drops it: a later one would add an alert of its own)
     expect(page.get_by_text("1 movie would be inserted")).to_be_visible()
+    expect(page.get_by_text("0 movies would be updated")).to_be_visible()
     # Cancelled by someone else while the page still shows it validated.
     empty.http.post(f"/api/v1/uploads/{upload_id}/cancel", headers={"X-API-Key": KEY})
     conflict = empty.http.post(f"/api/v1/uploads/{upload_id}/publish", headers={"X-API-Key": KEY})
